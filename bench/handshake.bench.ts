@@ -1,0 +1,57 @@
+import { execFile } from 'node:child_process';
+import dgram from 'node:dgram';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { startCoordinator } from '../src/coordinator.js';
+
+/**
+ * 1000 instances ask for a port at once; the time until every one is verified
+ * (request, assignment, confirmation, probe, answer: three exchanges each) is
+ * set beside a raw dgram echo doing the same three exchanges per instance, in
+ * the same run, so the ratio survives a noisy machine.
+ * Usage: npm run bench [-- INSTANCES [ROUNDS]]
+ */
+const instances = Number(process.argv[2] ?? 1000);
+const rounds = Number(process.argv[3] ?? 3);
+const clients = fileURLToPath(new URL('./clients.js', import.meta.url));
+const run = promisify(execFile);
+
+async function clientRun(mode: 'echo' | 'handshake', port: number): Promise<number> {
+  const { stdout } = await run(process.execPath, [clients, mode, String(port), String(instances)], { maxBuffer: 1 << 20 });
+  return (JSON.parse(stdout) as { ms: number }).ms;
+}
+
+async function echoServer(): Promise<dgram.Socket> {
+  const server = dgram.createSocket('udp4');
+  server.on('message', (data, from) => server.send(data, from.port, from.address));
+  await new Promise<void>((resolve) => server.bind(0, '127.0.0.1', resolve));
+  server.setRecvBufferSize(8 * 1024 * 1024);
+  return server;
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+const server = await echoServer();
+const coordinator = await startCoordinator({ port: 0, poolLow: 24000, poolHigh: 24000 + instances + 99, reserved: [] });
+const echoMs: number[] = [];
+const handshakeMs: number[] = [];
+process.stderr.write(`oscport bench: ${instances} instances at once, ${rounds} rounds, node ${process.version}\n`);
+for (let round = 1; round <= rounds; round++) {
+  echoMs.push(await clientRun('echo', server.address().port));
+  handshakeMs.push(await clientRun('handshake', coordinator.port));
+  const bound = coordinator.stats().counters.bound;
+  if (bound !== instances * round) throw new Error(`round ${round}: ${bound} bound, expected ${instances * round}`);
+  process.stderr.write(
+    `  round ${round}/${rounds}: echo ${echoMs.at(-1)!.toFixed(1)} ms, handshake ${handshakeMs.at(-1)!.toFixed(1)} ms\n`,
+  );
+}
+const echo = median(echoMs);
+const handshake = median(handshakeMs);
+const { counters } = coordinator.stats();
+console.log(`raw dgram echo, ${instances} x 3 exchanges:        ${echo.toFixed(1)} ms (median of ${rounds})`);
+console.log(`verified handshakes, ${instances} instances:       ${handshake.toFixed(1)} ms (median of ${rounds})`);
+console.log(`ratio handshake / echo:                   ${(handshake / echo).toFixed(2)}x`);
+console.log(`handshakes per second:                    ${Math.round((instances / handshake) * 1000)}`);
+console.log(`coordinator: ${counters.bound} bound, ${counters.repeatedRequests} repeated requests, ${counters.malformed} malformed`);
+await coordinator.close();
+server.close();

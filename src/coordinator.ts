@@ -1,0 +1,132 @@
+import type dgram from 'node:dgram';
+import { performance } from 'node:perf_hooks';
+import { Assignments, type Clock } from './assignments.js';
+import { decodeDatagram, encodeMessage, type OscMessage } from './core/codec.js';
+import { DEFAULT_SETTINGS, validateSettings, type CoordinatorSettings } from './core/settings.js';
+import { createCounters, type Counters } from './counters.js';
+import { dispatch, type Hub } from './handlers/index.js';
+import { silentLogger, type Logger } from './log.js';
+import { createNonce } from './nonce.js';
+import { createPortCheck, type PortIsFree } from './port-check.js';
+import { createRateLimitedWarn } from './rate-limited-log.js';
+import { bindExclusive, closeSocket, growReceiveBuffer } from './udp.js';
+
+export interface CoordinatorOptions extends Partial<CoordinatorSettings> {
+  logger?: Logger;
+  clock?: Clock;
+  portIsFree?: PortIsFree;
+  createNonce?: () => string;
+}
+
+export interface CoordinatorStats {
+  uptimeMs: number;
+  pool: { size: number; free: number; quarantined: number };
+  leases: Record<string, number>;
+  counters: Counters;
+  receiveBuffer: { asked: number; granted: number };
+}
+
+export interface Coordinator {
+  readonly host: string;
+  readonly port: number;
+  readonly settings: Readonly<CoordinatorSettings>;
+  readonly assignments: Assignments;
+  stats(): CoordinatorStats;
+  close(): Promise<void>;
+}
+
+export const realClock: Clock = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (id) => clearTimeout(id as NodeJS.Timeout),
+  now: () => performance.now(),
+};
+
+/** Builds and starts the whole coordinator: one exclusive UDP socket, the assignments, the handlers. */
+export async function startCoordinator(options: CoordinatorOptions = {}): Promise<Coordinator> {
+  const { logger = silentLogger, clock = realClock, portIsFree = createPortCheck(), createNonce: nonce = createNonce, ...overrides } = options;
+  const settings = validateSettings({ ...DEFAULT_SETTINGS, ...withoutUndefined(overrides) });
+  const socket = await bindExclusive(settings.host, settings.port);
+  const { port } = socket.address();
+  const receiveBuffer = growReceiveBuffer(socket, settings.receiveBufferBytes);
+  const counters = createCounters();
+  const startedAt = clock.now();
+  let closed = false;
+
+  const send = (message: OscMessage, host: string, toPort: number): void => {
+    if (closed) return;
+    socket.send(encodeMessage(message), toPort, host, (err) => {
+      if (err) logger.debug({ err, host, port: toPort, address: message.address }, 'send failed');
+    });
+  };
+
+  const assignments = new Assignments({
+    settings: { ...settings, reserved: [...settings.reserved, port] },
+    send,
+    portIsFree,
+    createNonce: nonce,
+    clock,
+    logger,
+    counters,
+  });
+  const hub: Hub = { assignments, counters, warn: createRateLimitedWarn(logger, 1000, () => clock.now()) };
+
+  socket.on('message', (data, rinfo) => onDatagram(hub, data, rinfo, logger));
+  socket.on('error', (err) => logger.error({ err }, 'socket error'));
+
+  logger.info(
+    { host: settings.host, port, pool: `${settings.poolLow}-${settings.poolHigh}`, ports: assignments.pool.size },
+    'coordinator listening',
+  );
+  const level = receiveBuffer.granted < receiveBuffer.asked ? 'warn' : 'info';
+  logger[level](receiveBuffer, 'receive buffer');
+
+  return {
+    host: settings.host,
+    port,
+    settings,
+    assignments,
+    stats: () => ({
+      uptimeMs: Math.round(clock.now() - startedAt),
+      pool: { size: assignments.pool.size, free: assignments.pool.free, quarantined: assignments.pool.quarantined },
+      leases: countByState(assignments),
+      counters: { ...counters },
+      receiveBuffer,
+    }),
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      assignments.close();
+      await closeSocket(socket);
+      logger.info('coordinator stopped');
+    },
+  };
+}
+
+function onDatagram(hub: Hub, data: Buffer, rinfo: dgram.RemoteInfo, logger: Logger): void {
+  hub.counters.datagrams++;
+  const decoded = decodeDatagram(data);
+  if (!decoded.ok) {
+    hub.counters.malformed++;
+    hub.warn('malformed', { source: `${rinfo.address}:${rinfo.port}`, bytes: data.byteLength, ...decoded.error }, 'malformed datagram dropped');
+    return;
+  }
+  const source = { address: rinfo.address, port: rinfo.port };
+  for (const message of decoded.messages) {
+    try {
+      dispatch(hub, message, source);
+    } catch (err) {
+      // A bug met by one message must not stop the coordinator serving everyone else.
+      logger.error({ err, address: message.address }, 'handler failed');
+    }
+  }
+}
+
+function countByState(assignments: Assignments): Record<string, number> {
+  const counts: Record<string, number> = { requesting: 0, assigned: 0, verifying: 0, bound: 0 };
+  for (const lease of assignments.leases()) counts[lease.state] = (counts[lease.state] ?? 0) + 1;
+  return counts;
+}
+
+function withoutUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

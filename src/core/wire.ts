@@ -1,0 +1,160 @@
+import contract from '../../protocol/messages.json' with { type: 'json' };
+import type { DecodedArg, OscArg, OscMessage } from './codec.js';
+
+export type MessageName = keyof typeof contract.messages;
+
+export const ADDRESS = Object.fromEntries(
+  Object.entries(contract.messages).map(([name, spec]) => [name, spec.address]),
+) as { readonly [K in MessageName]: (typeof contract.messages)[K]['address'] };
+
+export type ErrorCode = 'pool_exhausted' | 'invalid_request' | 'retries_exhausted';
+
+export const TEMP_ID_MAX_LENGTH = 128;
+export const NONCE_MAX_LENGTH = 128;
+const PRINTABLE = /^[^\p{C}]+$/u;
+const MIN_PORT = 1;
+const MAX_PORT = 65535;
+
+export type Rejected = { ok: false; detail: string; tempId?: string };
+export type Parsed<T> = { ok: true; value: T } | Rejected;
+
+export interface PortRequest {
+  tempId: string;
+  /** -1 when the plugin has no preference. */
+  preferredPort: number;
+  /** Where the reply goes; undefined means the request's source port. [PROTOCOL §1] */
+  responsePort: number | undefined;
+}
+
+export interface PortConfirmation {
+  tempId: string;
+  port: number;
+  status: 'bound' | 'failed';
+}
+
+export interface ProbeAnswer {
+  nonce: string;
+  tempId: string;
+  rms: number;
+}
+
+export function typeTags(args: readonly DecodedArg[]): string {
+  let tags = '';
+  for (const arg of args) tags += arg.type;
+  return tags;
+}
+
+export function validateTempId(value: string): string | undefined {
+  if (value.length === 0) return 'tempID is empty';
+  if (value.length > TEMP_ID_MAX_LENGTH) return `tempID longer than ${TEMP_ID_MAX_LENGTH} characters`;
+  if (!PRINTABLE.test(value)) return 'tempID has non-printable characters';
+  return undefined;
+}
+
+function isPort(value: number): boolean {
+  return Number.isInteger(value) && value >= MIN_PORT && value <= MAX_PORT;
+}
+
+function checkForm(name: MessageName, args: readonly DecodedArg[]): string | undefined {
+  const tags = typeTags(args);
+  const forms: readonly string[] = contract.messages[name].forms;
+  if (forms.includes(tags)) return undefined;
+  return `${contract.messages[name].address} expects ${forms.map((f) => ',' + f).join(' or ')}, got ,${tags}`;
+}
+
+function tempIdAt(args: readonly DecodedArg[], index: number): string | undefined {
+  const arg = args[index];
+  return arg?.type === 's' && validateTempId(arg.value as string) === undefined ? (arg.value as string) : undefined;
+}
+
+/** A rejection names the tempID when it can (`tempIdIndex`: where the message carries it), so replies can too. */
+function invalid(detail: string, args: readonly DecodedArg[], tempIdIndex = 0): Rejected {
+  const tempId = tempIdAt(args, tempIdIndex);
+  return tempId === undefined ? { ok: false, detail } : { ok: false, detail, tempId };
+}
+
+/** The form, then the tempID in first place: the tempID, or the rejection. */
+function checkFormAndTempId(name: MessageName, args: readonly DecodedArg[]): string | Rejected {
+  const formError = checkForm(name, args);
+  if (formError) return invalid(formError, args);
+  const tempId = args[0]!.value as string;
+  const tempIdError = validateTempId(tempId);
+  return tempIdError ? invalid(tempIdError, args) : tempId;
+}
+
+export function parseRequestPort(args: readonly DecodedArg[]): Parsed<PortRequest> {
+  const tempId = checkFormAndTempId('request_port', args);
+  if (typeof tempId !== 'string') return tempId;
+  const preferredPort = args[1]!.value as number;
+  if (preferredPort !== -1 && !isPort(preferredPort)) {
+    return invalid(`preferredPort ${preferredPort} is neither -1 nor a port`, args);
+  }
+  const third = args[2]?.value as number | undefined;
+  // [PROTOCOL §1] a responsePort of 0 or less means "reply to the source port".
+  const responsePort = third !== undefined && third > 0 ? third : undefined;
+  if (responsePort !== undefined && !isPort(responsePort)) {
+    return invalid(`responsePort ${responsePort} is not a port`, args);
+  }
+  return { ok: true, value: { tempId, preferredPort, responsePort } };
+}
+
+export function parsePortConfirmed(args: readonly DecodedArg[]): Parsed<PortConfirmation> {
+  const tempId = checkFormAndTempId('port_confirmed', args);
+  if (typeof tempId !== 'string') return tempId;
+  const port = args[1]!.value as number;
+  if (!isPort(port)) return invalid(`port ${port} is not a port`, args);
+  const status = args[2]!.value as string;
+  if (status !== 'bound' && status !== 'failed') return invalid(`status "${status}" is neither bound nor failed`, args);
+  return { ok: true, value: { tempId, port, status } };
+}
+
+export function parseRmsResponse(args: readonly DecodedArg[]): Parsed<ProbeAnswer> {
+  const formError = checkForm('rms_response', args);
+  if (formError) return invalid(formError, args, 1);
+  const nonce = args[0]!.value as string;
+  if (nonce.length === 0 || nonce.length > NONCE_MAX_LENGTH) return invalid('query id length out of range', args, 1);
+  const tempId = args[1]!.value as string;
+  const tempIdError = validateTempId(tempId);
+  if (tempIdError) return invalid(tempIdError, args, 1);
+  return { ok: true, value: { nonce, tempId, rms: args[2]!.value as number } };
+}
+
+export function parseRelease(args: readonly DecodedArg[]): Parsed<{ tempId: string }> {
+  const tempId = checkFormAndTempId('release', args);
+  return typeof tempId === 'string' ? { ok: true, value: { tempId } } : tempId;
+}
+
+const str = (value: string): OscArg => ({ type: 's', value });
+const int = (value: number): OscArg => ({ type: 'i', value });
+const float = (value: number): OscArg => ({ type: 'f', value });
+
+/** [PROTOCOL §2] exactly three arguments: the deployed plugin drops anything else. */
+export function portAssignment(tempId: string, port: number, status: 'assigned' | 'error'): OscMessage {
+  return { address: ADDRESS.port_assignment, args: [str(tempId), int(port), str(status)] };
+}
+
+export function portError(tempId: string, code: ErrorCode, detail: string): OscMessage {
+  return { address: ADDRESS.port_error, args: [str(tempId), str(code), str(detail)] };
+}
+
+export function queryRms(nonce: string): OscMessage {
+  return { address: ADDRESS.query_rms, args: [str(nonce)] };
+}
+
+export function requestPort(tempId: string, preferredPort: number, responsePort?: number): OscMessage {
+  const args = [str(tempId), int(preferredPort)];
+  if (responsePort !== undefined) args.push(int(responsePort));
+  return { address: ADDRESS.request_port, args };
+}
+
+export function portConfirmed(tempId: string, port: number, status: 'bound' | 'failed'): OscMessage {
+  return { address: ADDRESS.port_confirmed, args: [str(tempId), int(port), str(status)] };
+}
+
+export function rmsResponse(nonce: string, tempId: string, rms: number): OscMessage {
+  return { address: ADDRESS.rms_response, args: [str(nonce), str(tempId), float(rms)] };
+}
+
+export function release(tempId: string): OscMessage {
+  return { address: ADDRESS.release, args: [str(tempId)] };
+}

@@ -1,0 +1,32 @@
+/** What the coordinator has seen and done since it started; exported by `stats()`. */
+export function createCounters() {
+  return {
+    datagrams: 0,
+    /** Not OSC, or OSC past a limit: dropped. */
+    malformed: 0,
+    /** OSC with a known address but wrong arguments: dropped (requests get `invalid_request`). */
+    invalid: 0,
+    /** Well-formed OSC the coordinator has no use for (yet): ignored. */
+    unknownAddress: 0,
+    requests: 0,
+    repeatedRequests: 0,
+    assignments: 0,
+    assignmentTimeouts: 0,
+    confirmations: 0,
+    crossed: 0,
+    probesSent: 0,
+    probeAnswers: 0,
+    probeWrongOwner: 0,
+    /** rms_response that answers no probe: plugin traffic, left to routing. */
+    unmatchedAnswers: 0,
+    steals: 0,
+    quarantined: 0,
+    portsHeldElsewhere: 0,
+    bound: 0,
+    failed: 0,
+    lapsed: 0,
+    released: 0,
+  };
+}
+
+export type Counters = ReturnType<typeof createCounters>;

@@ -1,0 +1,18 @@
+import type { Assignments, Source } from '../assignments.js';
+import type { DecodedMessage } from '../core/codec.js';
+import type { Counters } from '../counters.js';
+
+/** What a handler may touch: the assignments, the counters, and a rate-limited warning. */
+export interface Hub {
+  assignments: Assignments;
+  counters: Counters;
+  warn: (key: string, details: Record<string, unknown>, message: string) => void;
+}
+
+export type Handler = (hub: Hub, message: DecodedMessage, source: Source) => void;
+
+/** Counts a well-formed message with the wrong arguments for its address, and logs it at a bounded rate. */
+export function rejectInvalid(hub: Hub, address: string, source: Source, detail: string): void {
+  hub.counters.invalid++;
+  hub.warn(`invalid ${address}`, { source: `${source.address}:${source.port}`, detail }, `invalid ${address} dropped`);
+}

@@ -1,0 +1,12 @@
+import { parsePortConfirmed } from '../core/wire.js';
+import { rejectInvalid, type Handler } from './hub.js';
+
+/** [PROTOCOL §4] `,sis tempID port bound|failed` */
+export const handlePortConfirmed: Handler = (hub, message, source) => {
+  const parsed = parsePortConfirmed(message.args);
+  if (!parsed.ok) {
+    rejectInvalid(hub, message.address, source, parsed.detail);
+    return;
+  }
+  hub.assignments.confirm(parsed.value, source);
+};

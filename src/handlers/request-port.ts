@@ -1,0 +1,24 @@
+import { endpointOf } from '../assignments.js';
+import type { DecodedArg } from '../core/codec.js';
+import { parseRequestPort } from '../core/wire.js';
+import { rejectInvalid, type Handler } from './hub.js';
+
+/** [PROTOCOL §1] `,si tempID preferredPort` or `,sii tempID preferredPort responsePort` */
+export const handleRequestPort: Handler = (hub, message, source) => {
+  const parsed = parseRequestPort(message.args);
+  if (parsed.ok) {
+    hub.assignments.request(parsed.value, source);
+    return;
+  }
+  rejectInvalid(hub, message.address, source, parsed.detail);
+  const endpoint = endpointOf(source.address, replyPort(message.args) ?? source.port);
+  hub.assignments.sendError(endpoint, parsed.tempId ?? '', 'invalid_request', parsed.detail);
+};
+
+/** Even a bad request deserves its answer where the sender listens, if it said where. */
+function replyPort(args: readonly DecodedArg[]): number | undefined {
+  const third = args[2];
+  if (third?.type !== 'i') return undefined;
+  const port = third.value as number;
+  return port > 0 && port <= 65535 ? port : undefined;
+}

@@ -1,0 +1,120 @@
+import { execFile } from 'node:child_process';
+import { readdir, readFile, readlink } from 'node:fs/promises';
+
+export interface PortHolder {
+  pid: number;
+  command: string;
+}
+
+const SCAN_CONCURRENCY = 64;
+const MAX_COMMAND_LENGTH = 200;
+const LSOF_TIMEOUT_MS = 2000;
+
+/**
+ * Processes holding local UDP `port`. Linux answers from /proc (no extra tools
+ * needed); other platforms ask lsof. Never throws: returns [] when nothing is
+ * found or the platform gives no answer.
+ */
+export async function findUdpPortHolders(port: number, options: { procRoot?: string } = {}): Promise<PortHolder[]> {
+  try {
+    // An explicit procRoot means a /proc-style tree is at hand, whatever the platform.
+    const holders =
+      options.procRoot !== undefined || process.platform === 'linux'
+        ? await holdersFromProc(port, options.procRoot ?? '/proc')
+        : await holdersFromLsof(port);
+    return dedupeSortedByPid(holders);
+  } catch {
+    return [];
+  }
+}
+
+/** Pure: inodes of sockets bound to local `port` in the text of /proc/net/udp or /proc/net/udp6. */
+export function parseProcNetUdp(text: string, port: number): string[] {
+  const inodes: string[] = [];
+  for (const line of text.split('\n').slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    const localAddress = fields[1];
+    const inode = fields[9];
+    if (localAddress === undefined || inode === undefined || inode === '0') continue;
+    // The address part is 8 (IPv4) or 32 (IPv6) hex digits; the port follows the last colon.
+    const hexPort = localAddress.slice(localAddress.lastIndexOf(':') + 1);
+    if (Number.parseInt(hexPort, 16) === port) inodes.push(inode);
+  }
+  return inodes;
+}
+
+/** Pure: "PID 1234 (node server.js)" joined with ", "; "" for none. */
+export function describeHolders(holders: readonly PortHolder[]): string {
+  return holders.map(({ pid, command }) => (command ? `PID ${pid} (${command})` : `PID ${pid}`)).join(', ');
+}
+
+async function holdersFromProc(port: number, procRoot: string): Promise<PortHolder[]> {
+  const tables = await Promise.all(['udp', 'udp6'].map((name) => readText(`${procRoot}/net/${name}`)));
+  const wanted = new Set(tables.flatMap((text) => parseProcNetUdp(text, port)));
+  if (wanted.size === 0) return [];
+
+  const pids = (await readdir(procRoot)).filter((name) => /^\d+$/.test(name));
+  const found = await mapBounded(pids, SCAN_CONCURRENCY, async (pid) =>
+    (await holdsAnySocket(`${procRoot}/${pid}`, wanted)) ? { pid: Number(pid), command: await commandOf(`${procRoot}/${pid}`) } : null,
+  );
+  return found.filter((holder): holder is PortHolder => holder !== null);
+}
+
+async function holdsAnySocket(pidDir: string, inodes: ReadonlySet<string>): Promise<boolean> {
+  // Other users' fd dirs are unreadable (EACCES) and processes exit mid-scan (ENOENT):
+  // such entries simply hold nothing we can see.
+  const fds = await readdir(`${pidDir}/fd`).catch(() => []);
+  const targets = await Promise.all(fds.map((fd) => readlink(`${pidDir}/fd/${fd}`).catch(() => '')));
+  return targets.some((target) => {
+    const match = /^socket:\[(\d+)\]$/.exec(target);
+    return match !== null && inodes.has(match[1]!);
+  });
+}
+
+async function commandOf(pidDir: string): Promise<string> {
+  // Kernel threads and zombies have an empty cmdline; comm still names them.
+  const cmdline = (await readText(`${pidDir}/cmdline`)).replace(/\0/g, ' ').trim().slice(0, MAX_COMMAND_LENGTH);
+  return cmdline || (await readText(`${pidDir}/comm`)).trim();
+}
+
+function readText(path: string): Promise<string> {
+  return readFile(path, 'utf8').catch(() => '');
+}
+
+function holdersFromLsof(port: number): Promise<PortHolder[]> {
+  return new Promise((resolve) => {
+    execFile('lsof', ['-nP', `-iUDP:${port}`, '-Fpc'], { timeout: LSOF_TIMEOUT_MS }, (error, stdout) => {
+      // lsof exits 1 when nothing matches, so an error is just "no answer".
+      resolve(error ? [] : parseLsofFields(stdout));
+    });
+  });
+}
+
+/** lsof -F output: a `p<pid>` line opens each process, a `c<command>` line names it. */
+function parseLsofFields(text: string): PortHolder[] {
+  const holders: PortHolder[] = [];
+  for (const line of text.split('\n')) {
+    if (line.startsWith('p')) holders.push({ pid: Number(line.slice(1)), command: '' });
+    else if (line.startsWith('c') && holders.length > 0) holders[holders.length - 1]!.command = line.slice(1);
+  }
+  return holders.filter((holder) => Number.isInteger(holder.pid) && holder.pid > 0);
+}
+
+function dedupeSortedByPid(holders: readonly PortHolder[]): PortHolder[] {
+  const byPid = new Map(holders.map((holder) => [holder.pid, holder]));
+  return [...byPid.values()].sort((a, b) => a.pid - b.pid);
+}
+
+/** Like Promise.all over `items.map(fn)`, but with at most `limit` calls in flight. */
+async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}

@@ -1,0 +1,58 @@
+import { afterEach } from 'vitest';
+import pino from 'pino';
+import { startCoordinator, type Coordinator, type CoordinatorOptions } from '../../src/coordinator.js';
+
+/**
+ * Pool ranges, one per test file, below Linux's ephemeral range (32768+) so no
+ * test socket that binds port 0 can land in a pool, and files running in
+ * parallel never offer each other's ports.
+ */
+export const RANGES = {
+  handshake: [21000, 21099],
+  deployed: [21100, 21199],
+  load: [21200, 21599],
+  cobind: [21600, 21649],
+  exhaustion: [21650, 21659],
+  malformed: [21660, 21699],
+  interop: [21700, 21749],
+  client: [21750, 21799],
+  simulate: [21800, 21999],
+  cli: [22000, 22099],
+  sdk: [22100, 22199],
+} as const satisfies Record<string, readonly [number, number]>;
+
+const open: Coordinator[] = [];
+
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((c) => c.close()));
+});
+
+/** A coordinator on an ephemeral port (never 9001), closed after each test. Logs with OSCPORT_TEST_LOG=debug. */
+export async function testCoordinator(range: readonly [number, number], options: CoordinatorOptions = {}): Promise<Coordinator> {
+  const coordinator = await startCoordinator({
+    host: '127.0.0.1',
+    port: 0,
+    poolLow: range[0],
+    poolHigh: range[1],
+    reserved: [],
+    logger: pino({ level: process.env.OSCPORT_TEST_LOG ?? 'silent' }),
+    ...options,
+  });
+  open.push(coordinator);
+  return coordinator;
+}
+
+/** Resolves when `count` instances have been verified. */
+export function boundCount(coordinator: Coordinator, count: number): Promise<Map<string, number>> {
+  const bound = new Map<string, number>();
+  return new Promise((resolve) => {
+    const onBound = ({ tempId, port }: { tempId: string; port: number }) => {
+      bound.set(tempId, port);
+      if (bound.size >= count) {
+        coordinator.assignments.off('bound', onBound);
+        resolve(bound);
+      }
+    };
+    coordinator.assignments.on('bound', onBound);
+  });
+}

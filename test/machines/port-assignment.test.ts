@@ -1,0 +1,308 @@
+import { describe, expect, it } from 'vitest';
+import { createActor, initialTransition, SimulatedClock, transition } from 'xstate';
+import {
+  portAssignmentMachine,
+  type AssignmentEvent,
+  type AssignmentSettings,
+} from '../../machines/port-assignment.js';
+
+// Effects are listed in SCXML order: the source state's exit actions, then the transition's, then entry actions.
+const SETTINGS: AssignmentSettings = {
+  assignTimeoutMs: 100,
+  assignTimeoutMaxMs: 1000,
+  assignResends: 2,
+  probeTimeoutMs: 50,
+  probeAttempts: 3,
+  maxTries: 3,
+};
+
+const ACTION_NAMES = [
+  'awaitOffer',
+  'withdrawRequest',
+  'sendAssignment',
+  'endTurn',
+  'noteTimeout',
+  'sendProbe',
+  'cancelProbes',
+  'returnPort',
+  'quarantinePort',
+  'reportBound',
+  'reportFailure',
+  'reportLapsed',
+  'reportReleased',
+] as const;
+
+/** An actor whose effects are recorded as `name` or `name:port`, in order. */
+function start(settings: Partial<AssignmentSettings> = {}) {
+  const effects: string[] = [];
+  const actions = Object.fromEntries(
+    ACTION_NAMES.map((name) => [
+      name,
+      (_: unknown, params?: { port: number }) => effects.push(params ? `${name}:${params.port}` : name),
+    ]),
+  );
+  const clock = new SimulatedClock();
+  const actor = createActor(portAssignmentMachine.provide({ actions }), {
+    input: { tempId: 'T1', settings: { ...SETTINGS, ...settings } },
+    clock,
+  }).start();
+  const send = (event: AssignmentEvent) => actor.send(event);
+  const state = () => actor.getSnapshot().value;
+  const take = () => effects.splice(0);
+  return { actor, clock, send, state, take, context: () => actor.getSnapshot().context };
+}
+
+function offered(port = 9002, shared = false) {
+  const m = start();
+  m.send({ type: 'OFFER', port, shared, backoff: 0 });
+  m.take();
+  return m;
+}
+
+function verifying(port = 9002) {
+  const m = offered(port);
+  m.send({ type: 'CONFIRMED', port });
+  m.take();
+  return m;
+}
+
+describe('port assignment machine: transitions as data', () => {
+  it('starts requesting and asks for a turn', () => {
+    const [snapshot, actions] = initialTransition(portAssignmentMachine, { tempId: 'T1', settings: SETTINGS });
+    expect(snapshot.value).toBe('requesting');
+    expect(actions.map((a) => a.type)).toEqual(['awaitOffer']);
+  });
+
+  it('an offer leaves the queue and sends the assignment for that port', () => {
+    const [initial] = initialTransition(portAssignmentMachine, { tempId: 'T1', settings: SETTINGS });
+    const [next, actions] = transition(portAssignmentMachine, initial, { type: 'OFFER', port: 9002, shared: false, backoff: 0 });
+    expect(next.value).toEqual({ assigned: 'offered' });
+    expect(next.context.port).toBe(9002);
+    const effects = actions.filter((a) => !a.type.startsWith('xstate.'));
+    expect(effects.map((a) => a.type)).toEqual(['withdrawRequest', 'sendAssignment']);
+    expect(effects[1]!.params).toEqual({ port: 9002 });
+  });
+});
+
+describe('port assignment machine: handshake', () => {
+  it('offer, confirm, probe answered: bound', () => {
+    const m = start();
+    expect(m.take()).toEqual(['awaitOffer']);
+    m.send({ type: 'OFFER', port: 9002, shared: false, backoff: 0 });
+    expect(m.take()).toEqual(['withdrawRequest', 'sendAssignment:9002']);
+    m.send({ type: 'CONFIRMED', port: 9002 });
+    expect(m.state()).toEqual({ verifying: 'probing' });
+    expect(m.take()).toEqual(['endTurn', 'returnPort:-1', 'sendProbe:9002']);
+    m.send({ type: 'PROBE_ANSWERED' });
+    expect(m.state()).toBe('bound');
+    expect(m.take()).toEqual(['cancelProbes', 'reportBound:9002']);
+  });
+
+  it('a repeated request gets the same port again in every state that holds one', () => {
+    const m = offered();
+    m.send({ type: 'REQUEST_AGAIN' });
+    expect(m.take()).toEqual(['sendAssignment:9002']);
+    m.send({ type: 'CONFIRMED', port: 9002 });
+    m.take();
+    m.send({ type: 'REQUEST_AGAIN' });
+    expect(m.take()).toEqual(['sendAssignment:9002']);
+    m.send({ type: 'PROBE_ANSWERED' });
+    m.take();
+    m.send({ type: 'REQUEST_AGAIN' });
+    expect(m.take()).toEqual(['sendAssignment:9002']);
+    expect(m.state()).toBe('bound');
+  });
+
+  it('a repeated request while still waiting for a turn sends nothing', () => {
+    const m = start();
+    m.take();
+    m.send({ type: 'REQUEST_AGAIN' });
+    expect(m.take()).toEqual([]);
+    expect(m.state()).toBe('requesting');
+  });
+
+  it('pool exhausted: failed with the code', () => {
+    const m = start();
+    m.send({ type: 'POOL_EXHAUSTED' });
+    expect(m.state()).toBe('failed');
+    expect(m.context().error?.code).toBe('pool_exhausted');
+    expect(m.actor.getSnapshot().status).toBe('done');
+  });
+
+  it('release from any state gives the port back and ends', () => {
+    const m = verifying();
+    m.send({ type: 'RELEASE' });
+    expect(m.state()).toBe('released');
+    expect(m.take()).toEqual(['cancelProbes', 'returnPort:9002', 'reportReleased']);
+    expect(m.actor.getSnapshot().status).toBe('done');
+  });
+});
+
+describe('port assignment machine: failures and retries', () => {
+  it('failed: quarantine the port and ask for another', () => {
+    const m = offered();
+    m.send({ type: 'BIND_FAILED', port: 9002 });
+    expect(m.state()).toBe('requesting');
+    expect(m.context()).toMatchObject({ port: -1, failures: 1 });
+    expect(m.take()).toEqual(['endTurn', 'quarantinePort:9002', 'awaitOffer']);
+  });
+
+  it('gives up with retries_exhausted after maxTries failed bindings', () => {
+    const m = start({ maxTries: 2 });
+    m.send({ type: 'OFFER', port: 9002, shared: false, backoff: 0 });
+    m.send({ type: 'BIND_FAILED', port: 9002 });
+    m.send({ type: 'OFFER', port: 9003, shared: false, backoff: 0 });
+    m.send({ type: 'BIND_FAILED', port: 9003 });
+    expect(m.state()).toBe('failed');
+    expect(m.context().error).toEqual({ code: 'retries_exhausted', detail: 'no port could be verified in 2 tries' });
+    expect(m.take().slice(-3)).toEqual(['endTurn', 'quarantinePort:9003', 'reportFailure']);
+  });
+
+  it('a failure report for a port it never held quarantines that port and gives its own back', () => {
+    const m = offered(9002);
+    m.send({ type: 'BIND_FAILED', port: 9010 });
+    expect(m.take()).toEqual(['endTurn', 'quarantinePort:9010', 'returnPort:9002', 'awaitOffer']);
+    expect(m.context().failures).toBe(1);
+  });
+
+  it('another instance answering on the port: lost without quarantine, and another port asked for', () => {
+    const m = verifying();
+    m.send({ type: 'PORT_LOST', heldBy: 'T2' });
+    expect(m.state()).toBe('requesting');
+    expect(m.take()).toEqual(['cancelProbes', 'awaitOffer']);
+    expect(m.context()).toMatchObject({ port: -1, failures: 1 });
+  });
+
+  it('a bound port taken over later is lost the same way', () => {
+    const m = verifying();
+    m.send({ type: 'PROBE_ANSWERED' });
+    m.take();
+    m.send({ type: 'PORT_LOST', heldBy: 'T2' });
+    expect(m.state()).toBe('requesting');
+    expect(m.take()).toEqual(['awaitOffer']);
+  });
+});
+
+describe('port assignment machine: crossed assignments', () => {
+  it('an offer taken by another instance sends this one back for a new turn, without counting a failure', () => {
+    const m = offered();
+    m.send({ type: 'OFFER_TAKEN' });
+    expect(m.state()).toBe('requesting');
+    expect(m.context()).toMatchObject({ port: -1, failures: 0 });
+    expect(m.take()).toEqual(['endTurn', 'awaitOffer']);
+  });
+
+  it('confirming a port offered to another while waiting: verify that port', () => {
+    const m = start();
+    m.take();
+    m.send({ type: 'CONFIRMED', port: 9005 });
+    expect(m.state()).toEqual({ verifying: 'probing' });
+    expect(m.take()).toEqual(['withdrawRequest', 'returnPort:-1', 'sendProbe:9005']);
+  });
+
+  it('confirming another port than its own offer gives its own offer back', () => {
+    const m = offered(9002);
+    m.send({ type: 'CONFIRMED', port: 9005 });
+    expect(m.context().port).toBe(9005);
+    expect(m.take()).toEqual(['endTurn', 'returnPort:9002', 'sendProbe:9005']);
+  });
+
+  it('proven on a port by answering another instance probe: bound there', () => {
+    const m = offered(9002);
+    m.send({ type: 'PORT_PROVEN', port: 9007 });
+    expect(m.state()).toBe('bound');
+    expect(m.take()).toEqual(['endTurn', 'returnPort:9002', 'reportBound:9007']);
+  });
+
+  it('a bound instance that confirms a new port moves there and verifies it', () => {
+    const m = verifying(9002);
+    m.send({ type: 'PROBE_ANSWERED' });
+    m.take();
+    m.send({ type: 'CONFIRMED', port: 9009 });
+    expect(m.state()).toEqual({ verifying: 'probing' });
+    expect(m.take()).toEqual(['returnPort:9002', 'sendProbe:9009']);
+  });
+
+  it('a duplicate confirmation of the same port changes nothing', () => {
+    const m = verifying(9002);
+    m.send({ type: 'CONFIRMED', port: 9002 });
+    expect(m.take()).toEqual([]);
+    expect(m.state()).toEqual({ verifying: 'probing' });
+  });
+});
+
+describe('port assignment machine: timers on a SimulatedClock', () => {
+  it('resends an unanswered assignment in place, waits doubling, then lapses', () => {
+    const m = offered(9002);
+    m.clock.increment(99);
+    expect(m.take()).toEqual([]);
+    m.clock.increment(1);
+    expect(m.take()).toEqual(['noteTimeout', 'sendAssignment:9002']);
+    m.clock.increment(199);
+    expect(m.take()).toEqual([]);
+    m.clock.increment(1);
+    expect(m.take()).toEqual(['noteTimeout', 'sendAssignment:9002']);
+    m.clock.increment(400);
+    expect(m.state()).toBe('lapsed');
+    expect(m.take()).toEqual(['endTurn', 'noteTimeout', 'returnPort:9002', 'reportLapsed']);
+  });
+
+  it('starts from the endpoint backoff it was offered with, capped', () => {
+    const m = start();
+    m.send({ type: 'OFFER', port: 9002, shared: false, backoff: 5 });
+    m.take();
+    m.clock.increment(999);
+    expect(m.take()).toEqual([]);
+    m.clock.increment(1);
+    expect(m.take()).toEqual(['noteTimeout', 'sendAssignment:9002']);
+  });
+
+  it('on a shared endpoint, a timeout never resends the port: it is set aside and the turn passes', () => {
+    const m = offered(9002, true);
+    m.clock.increment(100);
+    expect(m.state()).toBe('requesting');
+    expect(m.take()).toEqual(['endTurn', 'noteTimeout', 'quarantinePort:9002', 'awaitOffer']);
+    expect(m.context()).toMatchObject({ port: -1, resends: 1, failures: 0 });
+  });
+
+  it('learns its endpoint became shared while its offer is out', () => {
+    const m = offered(9002, false);
+    m.send({ type: 'ENDPOINT_SHARED' });
+    m.clock.increment(100);
+    expect(m.state()).toBe('requesting');
+  });
+
+  it('probes again with doubling waits, then treats silence as a failed binding', () => {
+    const m = offered(9002);
+    m.send({ type: 'CONFIRMED', port: 9002 });
+    expect(m.take()).toContain('sendProbe:9002');
+    m.clock.increment(50);
+    expect(m.take()).toEqual(['sendProbe:9002']);
+    m.clock.increment(99);
+    expect(m.take()).toEqual([]);
+    m.clock.increment(1);
+    expect(m.take()).toEqual(['sendProbe:9002']);
+    m.clock.increment(200);
+    expect(m.state()).toBe('requesting');
+    expect(m.take()).toEqual(['cancelProbes', 'quarantinePort:9002', 'awaitOffer']);
+    expect(m.context().failures).toBe(1);
+  });
+
+  it('a probe answer cancels the probe timer', () => {
+    const m = verifying();
+    m.send({ type: 'PROBE_ANSWERED' });
+    m.take();
+    m.clock.increment(10_000);
+    expect(m.state()).toBe('bound');
+    expect(m.take()).toEqual([]);
+  });
+
+  it('a confirmation cancels the resend timer', () => {
+    const m = offered();
+    m.send({ type: 'CONFIRMED', port: 9002 });
+    m.send({ type: 'PROBE_ANSWERED' });
+    m.take();
+    m.clock.increment(10_000);
+    expect(m.take()).toEqual([]);
+  });
+});
