@@ -82,7 +82,7 @@ export function buildProgram(): Command {
     .command('start')
     .description('run the coordinator in the foreground (Ctrl-C or SIGTERM stops it)')
     .addOption(option('-p, --port <n>', 'UDP port to own', 'OSCPORT_PORT', flag(parsePort), d.port))
-    .addOption(option('--host <addr>', 'address to bind', 'OSCPORT_HOST', (t) => t, d.host))
+    .addOption(option('--host <addr>', 'IPv4 address to bind', 'OSCPORT_HOST', (t) => t, d.host))
     .addOption(option('--pool <low-high>', 'ports handed out', 'OSCPORT_POOL', flag(parseRange), { low: d.poolLow, high: d.poolHigh }, `${d.poolLow}-${d.poolHigh}`))
     .addOption(option('--reserve <n,n>', 'pool ports never handed out ("" for none)', 'OSCPORT_RESERVE', flag(parsePortList), d.reserved, d.reserved.join(',')))
     .addOption(option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'OSCPORT_LOG_LEVEL', flag(parseLogLevel), d.logLevel))
