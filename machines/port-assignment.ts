@@ -22,6 +22,8 @@ export interface AssignmentSettings {
   probeAttempts: number;
   /** Binding attempts per request before `retries_exhausted`. */
   maxTries: number;
+  /** Probes of a bound lease, each unanswered, before it expires. */
+  livenessProbes: number;
 }
 
 export type ErrorCode = 'pool_exhausted' | 'invalid_request' | 'retries_exhausted';
@@ -29,6 +31,8 @@ export type ErrorCode = 'pool_exhausted' | 'invalid_request' | 'retries_exhauste
 export interface AssignmentInput {
   tempId: string;
   settings: AssignmentSettings;
+  /** A lease restored from the journal: it is re-verified on this port before it is trusted, never re-offered. */
+  restoredPort?: number;
 }
 
 export interface AssignmentContext {
@@ -45,6 +49,10 @@ export interface AssignmentContext {
   /** Failed binding attempts so far in this request. */
   failures: number;
   probesSent: number;
+  /** Restored from the journal and not yet verified again. */
+  restored: boolean;
+  /** Liveness probes sent in the current check of a bound lease. */
+  checkProbes: number;
   error: { code: ErrorCode; detail: string } | undefined;
 }
 
@@ -68,7 +76,11 @@ export type AssignmentEvent =
   | { type: 'ENDPOINT_SHARED' }
   /** The instance asked again for the port it already has. */
   | { type: 'REQUEST_AGAIN' }
-  | { type: 'RELEASE' };
+  | { type: 'RELEASE' }
+  /** The bound lease's deadline passed: silent too long, or due for re-verification. */
+  | { type: 'LIVENESS_DUE' }
+  /** The liveness probe in flight went unanswered. */
+  | { type: 'LIVENESS_TIMEOUT' };
 
 export type PortParams = { port: number };
 
@@ -106,6 +118,7 @@ export const portAssignmentMachine = setup({
     noteTimeout: () => {},
     sendProbe: (_, _params: PortParams) => {},
     cancelProbes: () => {},
+    noteProbeTimeout: () => {},
     /** Port -1 means there is nothing to give back. */
     returnPort: (_, _params: PortParams) => {},
     quarantinePort: (_, _params: PortParams) => {},
@@ -113,6 +126,14 @@ export const portAssignmentMachine = setup({
     reportFailure: () => {},
     reportLapsed: () => {},
     reportReleased: () => {},
+    reportExpired: () => {},
+    reportStolen: () => {},
+    /** The lease leaves the bound state (for good, or to verify another port). */
+    reportUnbound: () => {},
+    /** Arm the lease's one deadline: the next liveness check (when alive) or the probe timeout (when checking). */
+    scheduleCheck: () => {},
+    scheduleCheckTimeout: (_, _params: { ms: number }) => {},
+    cancelDeadline: () => {},
   },
   guards: {
     canResend: ({ context }) => context.resends < context.settings.assignResends,
@@ -120,6 +141,9 @@ export const portAssignmentMachine = setup({
     canProbeAgain: ({ context }) => context.probesSent < context.settings.probeAttempts,
     canRetry: ({ context }) => context.failures + 1 < context.settings.maxTries,
     isOwnPort: ({ context, event }) => 'port' in event && event.port === context.port,
+    restored: ({ context }) => context.restored,
+    isRestoring: ({ context }) => context.port !== NO_PORT,
+    canCheckAgain: ({ context }) => context.checkProbes < context.settings.livenessProbes,
   },
   delays: {
     assignTimeout: ({ context }) =>
@@ -131,7 +155,9 @@ export const portAssignmentMachine = setup({
   context: ({ input }) => ({
     tempId: input.tempId,
     settings: input.settings,
-    port: NO_PORT,
+    port: input.restoredPort ?? NO_PORT,
+    restored: input.restoredPort !== undefined,
+    checkProbes: 0,
     sharedOffer: false,
     backoff: 0,
     resends: 0,
@@ -139,7 +165,7 @@ export const portAssignmentMachine = setup({
     probesSent: 0,
     error: undefined,
   }),
-  initial: 'requesting',
+  initial: 'starting',
   on: {
     RELEASE: '.released',
     PORT_PROVEN: {
@@ -148,6 +174,9 @@ export const portAssignmentMachine = setup({
     },
   },
   states: {
+    starting: {
+      always: [{ guard: 'isRestoring', target: 'verifying' }, { target: 'requesting' }],
+    },
     requesting: {
       entry: 'awaitOffer',
       exit: 'withdrawRequest',
@@ -244,19 +273,28 @@ export const portAssignmentMachine = setup({
           entry: [assign({ probesSent: ({ context }) => context.probesSent + 1 }), { type: 'sendProbe', params: currentPort }],
           after: {
             probeTimeout: [
-              { guard: 'canProbeAgain', target: 'probing', reenter: true },
+              { guard: 'canProbeAgain', target: 'probing', reenter: true, actions: 'noteProbeTimeout' },
+              // [PROTOCOL §8] a restored lease that does not answer has gone: its port goes back.
+              {
+                guard: 'restored',
+                target: '#portAssignment.expired',
+                actions: ['noteProbeTimeout', { type: 'returnPort', params: currentPort }, assign({ port: NO_PORT })],
+              },
               // [PROTOCOL §5] no answer: the binding failed, handled like `failed`.
               {
                 target: '#portAssignment.retrying',
-                actions: [{ type: 'quarantinePort', params: currentPort }, assign({ port: NO_PORT })],
+                actions: ['noteProbeTimeout', { type: 'quarantinePort', params: currentPort }, assign({ port: NO_PORT })],
               },
             ],
           },
         },
       },
       on: {
-        PROBE_ANSWERED: 'bound',
-        PORT_LOST: { target: 'retrying', actions: assign({ port: NO_PORT }) },
+        PROBE_ANSWERED: { target: 'bound', actions: assign({ restored: false }) },
+        PORT_LOST: [
+          { guard: 'restored', target: 'stolen', actions: assign({ port: NO_PORT }) },
+          { target: 'retrying', actions: assign({ port: NO_PORT }) },
+        ],
         REQUEST_AGAIN: { actions: { type: 'sendAssignment', params: currentPort } },
         CONFIRMED: {
           guard: not('isOwnPort'),
@@ -271,11 +309,45 @@ export const portAssignmentMachine = setup({
         },
       },
     },
+    /**
+     * Verified. The lease stays true while it lives [PROTOCOL §9]: `alive` until its deadline (silence, or
+     * the periodic re-verification) passes, then `checking` with the same probe as at binding.
+     */
     bound: {
+      initial: 'alive',
       entry: { type: 'reportBound', params: currentPort },
+      exit: ['cancelDeadline', 'reportUnbound'],
+      states: {
+        alive: {
+          entry: [assign({ checkProbes: 0 }), 'scheduleCheck'],
+          on: { LIVENESS_DUE: 'checking' },
+        },
+        checking: {
+          entry: [
+            assign({ checkProbes: ({ context }) => context.checkProbes + 1 }),
+            { type: 'sendProbe', params: currentPort },
+            {
+              type: 'scheduleCheckTimeout',
+              params: ({ context }) => ({ ms: context.settings.probeTimeoutMs * 2 ** (context.checkProbes - 1) }),
+            },
+          ],
+          exit: 'cancelProbes',
+          on: {
+            PROBE_ANSWERED: 'alive',
+            LIVENESS_TIMEOUT: [
+              { guard: 'canCheckAgain', target: 'checking', reenter: true },
+              {
+                target: '#portAssignment.expired',
+                actions: [{ type: 'returnPort', params: currentPort }, assign({ port: NO_PORT })],
+              },
+            ],
+          },
+        },
+      },
       on: {
         REQUEST_AGAIN: { actions: { type: 'sendAssignment', params: currentPort } },
-        PORT_LOST: { target: 'retrying', actions: assign({ port: NO_PORT }) },
+        // Another instance answered on the port: it receives there now, this lease is over.
+        PORT_LOST: { target: 'stolen', actions: assign({ port: NO_PORT }) },
         CONFIRMED: {
           guard: not('isOwnPort'),
           target: 'verifying',
@@ -310,6 +382,8 @@ export const portAssignmentMachine = setup({
     },
     failed: { type: 'final', entry: 'reportFailure' },
     lapsed: { type: 'final', entry: 'reportLapsed' },
+    expired: { type: 'final', entry: 'reportExpired' },
+    stolen: { type: 'final', entry: 'reportStolen' },
     released: {
       type: 'final',
       entry: [{ type: 'returnPort', params: currentPort }, 'reportReleased'],

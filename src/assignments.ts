@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { createActor, type Actor } from 'xstate';
+import { createActor } from 'xstate';
 import {
   portAssignmentMachine,
   type AssignmentContext,
@@ -7,41 +7,40 @@ import {
   type PortParams,
 } from '../machines/port-assignment.js';
 import type { OscMessage } from './core/codec.js';
-import { EndpointQueue } from './core/endpoint-queue.js';
 import { PortPool } from './core/pool.js';
 import * as wire from './core/wire.js';
 import type { Counters } from './counters.js';
+import { endpointOf, type Clock, type Endpoint, type Instance, type Source } from './instance.js';
+import type { JournalState } from './journal.js';
+import { LeaseKeeper, type LeaseStore } from './lease-keeper.js';
+import { Liveness, type LivenessSettings } from './liveness.js';
 import type { Logger } from './log.js';
+import { Offers } from './offers.js';
 import type { PortIsFree } from './port-check.js';
-
-export interface Clock {
-  setTimeout(fn: (...args: unknown[]) => void, ms: number): unknown;
-  clearTimeout(id: unknown): void;
-  now(): number;
-}
-
-export interface Endpoint {
-  host: string;
-  port: number;
-  key: string;
-}
-
-export interface Source {
-  address: string;
-  port: number;
-}
 
 export type Send = (message: OscMessage, host: string, port: number) => void;
 
 export interface AssignmentsOptions {
-  settings: AssignmentSettings & { poolLow: number; poolHigh: number; reserved: readonly number[]; quarantineMs: number; maxInstances: number };
+  settings: AssignmentSettings &
+    LivenessSettings & { poolLow: number; poolHigh: number; reserved: readonly number[]; quarantineMs: number; maxInstances: number };
   send: Send;
   portIsFree: PortIsFree;
   createNonce: () => string;
   clock: Clock;
+  /** Wall-clock time for what outlives the process (the journal). */
+  wallNow?: () => number;
+  store?: LeaseStore;
   logger: Logger;
   counters: Counters;
 }
+
+const END_MESSAGES = {
+  lapsed: 'offer lapsed: instance never confirmed',
+  released: 'port released',
+  expired: 'lease expired: no answer to its probes (the instance is gone, or a socket that does not answer took its port)',
+  stolen: 'lease ended: another instance answers on its port',
+} as const;
+
 
 export type LeaseState = 'requesting' | 'assigned' | 'verifying' | 'bound';
 
@@ -50,6 +49,13 @@ export interface LeaseView {
   port: number;
   state: LeaseState;
   endpoint: string | undefined;
+  trackId: string | null;
+  /** Since it was bound, or created when not bound yet. */
+  ageMs: number;
+  /** Since the coordinator last heard from it; null before it was bound. */
+  lastSeenMs: number | null;
+  /** The last probe's round trip. */
+  rttMs: number | null;
 }
 
 export interface AssignmentEvents {
@@ -57,32 +63,15 @@ export interface AssignmentEvents {
   failed: [{ tempId: string; code: string; detail: string }];
   lapsed: [{ tempId: string }];
   released: [{ tempId: string }];
+  expired: [{ tempId: string }];
+  stolen: [{ tempId: string }];
   lost: [{ tempId: string; port: number; heldBy: string }];
-}
-
-type InstanceActor = Actor<typeof portAssignmentMachine>;
-
-interface Instance {
-  tempId: string;
-  actor: InstanceActor;
-  /** Where assignments go; undefined for an instance first seen in a confirmation or probe answer. */
-  endpoint: Endpoint | undefined;
-  /** The endpoint whose turn this instance holds, kept apart so a repeated request can move `endpoint`. */
-  turnKey: string | undefined;
-  /** Host its receiving port lives on: the address its messages come from. */
-  host: string;
-  preferredPort: number;
-  nonces: string[];
-  requestedAt: number | undefined;
 }
 
 interface PendingProbe {
   tempId: string;
   port: number;
-}
-
-export function endpointOf(host: string, port: number): Endpoint {
-  return { host, port, key: `${host}:${port}` };
+  sentAt: number;
 }
 
 /**
@@ -99,15 +88,20 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
   private readonly instances = new Map<string, Instance>();
   private readonly holders = new Map<number, string>();
   private readonly probes = new Map<string, PendingProbe>();
-  private readonly queue = new EndpointQueue();
-  /** Consecutive unanswered assignments per endpoint: a DAW loading a project answers late. */
-  private readonly endpointBackoff = new Map<string, number>();
+  private readonly offers: Offers;
+  /** trackID (ChattyChannels' name for a track) to tempID, learnt from uuid_assignment_confirmed. */
+  private readonly tracks = new Map<string, string>();
+  private readonly keeper: LeaseKeeper;
+  private readonly liveness: Liveness;
   private readonly machine;
+  private readonly wallNow: () => number;
   private closed = false;
 
   constructor(private readonly options: AssignmentsOptions) {
     super();
     const { settings, clock } = options;
+    this.wallNow = options.wallNow ?? Date.now;
+    this.liveness = new Liveness(clock, settings, (tempId) => this.onLivenessDeadline(tempId));
     this.pool = new PortPool({
       low: settings.poolLow,
       high: settings.poolHigh,
@@ -115,13 +109,24 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
       quarantineMs: settings.quarantineMs,
       now: () => clock.now(),
     });
+    this.keeper = new LeaseKeeper(options.store, this.wallNow, (instance) =>
+      this.instances.get(instance.tempId) === instance ? this.view(instance) : undefined,
+    );
+    this.offers = new Offers({
+      pool: this.pool,
+      portIsFree: options.portIsFree,
+      counters: options.counters,
+      logger: options.logger,
+      instance: (tempId) => this.instances.get(tempId),
+      credit: (port, tempId) => this.holders.set(port, tempId),
+    });
     this.machine = portAssignmentMachine.provide({
       actions: {
         awaitOffer: ({ context }) => this.awaitOffer(context.tempId),
-        withdrawRequest: ({ context }) => this.withdrawRequest(context.tempId),
+        withdrawRequest: ({ context }) => this.withInstance(context.tempId, (i) => this.offers.withdraw(i)),
         sendAssignment: ({ context }, { port }: PortParams) => this.sendAssignment(context.tempId, port),
-        endTurn: ({ context }) => this.endTurn(context.tempId),
-        noteTimeout: ({ context }) => this.noteTimeout(context),
+        endTurn: ({ context }) => this.withInstance(context.tempId, (i) => this.offers.endTurn(i)),
+        noteTimeout: ({ context }) => this.offers.noteTimeout(this.instances.get(context.tempId), context),
         sendProbe: ({ context }, { port }: PortParams) => this.sendProbe(context.tempId, port),
         cancelProbes: ({ context }) => this.cancelProbes(context.tempId),
         returnPort: ({ context }, { port }: PortParams) => this.returnPort(context.tempId, port),
@@ -130,6 +135,15 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
         reportFailure: ({ context }) => this.reportFailure(context),
         reportLapsed: ({ context }) => this.reportEnd(context.tempId, 'lapsed'),
         reportReleased: ({ context }) => this.reportEnd(context.tempId, 'released'),
+        reportExpired: ({ context }) => this.reportEnd(context.tempId, 'expired'),
+        reportStolen: ({ context }) => this.reportEnd(context.tempId, 'stolen'),
+        reportUnbound: ({ context }) => this.reportUnbound(context.tempId),
+        noteProbeTimeout: () => {
+          this.options.counters.probeFailures++;
+        },
+        scheduleCheck: ({ context }) => this.liveness.scheduleCheck(context.tempId),
+        scheduleCheckTimeout: ({ context }, { ms }: { ms: number }) => this.liveness.scheduleTimeout(context.tempId, ms),
+        cancelDeadline: ({ context }) => this.liveness.cancel(context.tempId),
       },
     });
   }
@@ -144,6 +158,7 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
     const known = this.instances.get(request.tempId);
     if (known) {
       counters.repeatedRequests++;
+      this.liveness.seen(request.tempId);
       this.moveEndpoint(known, endpoint);
       known.actor.send({ type: 'REQUEST_AGAIN' });
       return;
@@ -153,8 +168,10 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
       this.sendError(endpoint, request.tempId, 'pool_exhausted', `coordinator already tracks ${this.instances.size} instances`);
       return;
     }
-    logger.debug({ tempId: request.tempId, endpoint: endpoint.key, preferredPort: request.preferredPort }, 'port requested');
-    this.createInstance(request.tempId, endpoint, source.address, request.preferredPort);
+    // [PROTOCOL §8] a returning instance gets its last port back if nobody holds it.
+    const preferredPort = request.preferredPort > 0 ? request.preferredPort : (this.keeper.lastPort(request.tempId) ?? -1);
+    logger.debug({ tempId: request.tempId, endpoint: endpoint.key, preferredPort }, 'port requested');
+    this.createInstance(request.tempId, endpoint, source.address, preferredPort);
   }
 
   /** [PROTOCOL §4] */
@@ -171,7 +188,8 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
     const instance = this.instances.get(tempId) ?? this.adopt(tempId, source);
     if (!instance) return;
     instance.host = source.address;
-    if (instance.endpoint) this.endpointBackoff.delete(instance.endpoint.key);
+    this.liveness.seen(tempId);
+    if (instance.endpoint) this.offers.answered(instance.endpoint);
     const credit = this.creditConfirmation(tempId, port);
     if (credit === 'refused') {
       counters.invalid++;
@@ -192,9 +210,13 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
     counters.probeAnswers++;
     const { tempId: prober, port } = probe;
     const answerer = answer.tempId;
+    const rttMs = this.options.clock.now() - probe.sentAt;
     if (answerer === prober) {
+      const instance = this.instances.get(prober);
+      if (instance) instance.rttMs = rttMs;
+      this.liveness.verified(prober);
       this.takeOver(port, answerer);
-      this.instances.get(prober)?.actor.send({ type: 'PROBE_ANSWERED' });
+      instance?.actor.send({ type: 'PROBE_ANSWERED' });
       return true;
     }
     // [PROTOCOL §5] another instance receives on this port (JUCE's shared-port bug): the port is the answerer's.
@@ -209,9 +231,11 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
       return true;
     }
     holder.host = source.address;
+    holder.rttMs = rttMs;
     this.takeOver(port, answerer);
     this.instances.get(prober)?.actor.send({ type: 'PORT_LOST', heldBy: answerer });
     holder.actor.send({ type: 'PORT_PROVEN', port });
+    this.liveness.verified(answerer);
     return true;
   }
 
@@ -221,6 +245,51 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
     if (!instance) return false;
     instance.actor.send({ type: 'RELEASE' });
     return true;
+  }
+
+  /**
+   * Plugin traffic naming an instance by tempID or trackID keeps its lease alive. [PROTOCOL §9]
+   * The hot path of telemetry: two Map lookups and a number written.
+   */
+  seen(id: string): boolean {
+    const tempId = this.instances.has(id) ? id : this.tracks.get(id);
+    if (tempId === undefined) return false;
+    this.liveness.seen(tempId);
+    return true;
+  }
+
+  /** The plugin confirmed ChattyChannels' trackID for it. */
+  setTrack(tempId: string, trackId: string): void {
+    const instance = this.instances.get(tempId);
+    if (!instance || instance.trackId === trackId) return;
+    if (instance.trackId !== null) this.tracks.delete(instance.trackId);
+    instance.trackId = trackId;
+    this.tracks.set(trackId, tempId);
+    if (instance.persistedPort !== undefined) this.keeper.keep(instance, instance.persistedPort);
+  }
+
+  /**
+   * Takes back the leases of a previous run [PROTOCOL §8]: each port is held for
+   * its instance and probed before it is trusted; whoever does not answer expires.
+   */
+  restore(state: JournalState): void {
+    // Remembered ports go to the back of the pool, so newcomers take other ports first.
+    for (const port of this.keeper.restore(state)) this.pool.moveToBack(port);
+    for (const lease of state.leases.values()) {
+      if (!this.pool.claim(lease.port)) {
+        this.options.logger.warn({ tempId: lease.tempId, port: lease.port }, 'restored lease outside the pool or taken: dropped');
+        this.options.store?.drop(lease.tempId, lease.port, 'not restorable');
+        continue;
+      }
+      this.holders.set(lease.port, lease.tempId);
+      const endpoint = lease.endpoint ? endpointOf(lease.endpoint.host, lease.endpoint.port) : undefined;
+      const instance = this.createInstance(lease.tempId, endpoint, lease.host, lease.port, lease.port);
+      instance.trackId = lease.trackId;
+      instance.persistedPort = lease.port;
+      instance.boundSince = lease.boundAt;
+      if (lease.trackId !== null) this.tracks.set(lease.trackId, lease.tempId);
+    }
+    this.options.logger.info({ leases: state.leases.size }, 'leases restored: verifying each by probe');
   }
 
   // ---- queries ----
@@ -236,6 +305,11 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
     return instance && this.view(instance);
   }
 
+  /** The address an instance's port lives on. */
+  hostOf(tempId: string): string | undefined {
+    return this.instances.get(tempId)?.host;
+  }
+
   holderOf(port: number): string | undefined {
     return this.holders.get(port);
   }
@@ -246,17 +320,25 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
 
   close(): void {
     this.closed = true;
+    this.offers.close();
+    this.keeper.close();
+    this.liveness.stop();
     for (const instance of this.instances.values()) instance.actor.stop();
     this.instances.clear();
   }
 
   // ---- bookkeeping ----
 
-  private createInstance(tempId: string, endpoint: Endpoint | undefined, host: string, preferredPort: number): Instance {
-    const actor = createActor(this.machine, {
-      input: { tempId, settings: this.options.settings },
-      clock: this.options.clock,
-    });
+  private createInstance(
+    tempId: string,
+    endpoint: Endpoint | undefined,
+    host: string,
+    preferredPort: number,
+    restoredPort?: number,
+  ): Instance {
+    const input = { tempId, settings: this.options.settings, ...(restoredPort === undefined ? {} : { restoredPort }) };
+    const actor = createActor(this.machine, { input, clock: this.options.clock });
+    const now = this.options.clock.now();
     const instance: Instance = {
       tempId,
       actor,
@@ -265,17 +347,27 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
       host,
       preferredPort,
       nonces: [],
-      requestedAt: endpoint ? this.options.clock.now() : undefined,
+      requestedAt: endpoint && restoredPort === undefined ? now : undefined,
+      createdAt: now,
+      boundSince: undefined,
+      trackId: null,
+      rttMs: null,
+      persistedPort: undefined,
+      endedAs: undefined,
     };
     this.instances.set(tempId, instance);
+    const forget = () => {
+      if (this.instances.get(tempId) !== instance) return;
+      this.instances.delete(tempId);
+      this.liveness.forget(tempId);
+      if (instance.trackId !== null && this.tracks.get(instance.trackId) === tempId) this.tracks.delete(instance.trackId);
+    };
     actor.subscribe({
-      complete: () => {
-        if (this.instances.get(tempId) === instance) this.instances.delete(tempId);
-      },
+      complete: forget,
       error: (err) => {
         // One misbehaving instance ends its own lease, never the coordinator.
         this.options.logger.error({ tempId, err }, 'instance machine failed');
-        if (this.instances.get(tempId) === instance) this.instances.delete(tempId);
+        forget();
       },
     });
     actor.start();
@@ -294,7 +386,31 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
   private view(instance: Instance): LeaseView {
     const snapshot = instance.actor.getSnapshot();
     const state = (typeof snapshot.value === 'string' ? snapshot.value : Object.keys(snapshot.value)[0]) as LeaseState;
-    return { tempId: instance.tempId, port: snapshot.context.port, state, endpoint: instance.endpoint?.key };
+    const now = this.options.clock.now();
+    const lastSeen = this.liveness.lastSeen(instance.tempId);
+    return {
+      tempId: instance.tempId,
+      port: snapshot.context.port,
+      state,
+      endpoint: instance.endpoint?.key,
+      trackId: instance.trackId,
+      ageMs: Math.round(instance.boundSince === undefined ? now - instance.createdAt : this.wallNow() - instance.boundSince),
+      lastSeenMs: lastSeen === undefined ? null : Math.round(now - lastSeen),
+      rttMs: instance.rttMs === null ? null : Math.round(instance.rttMs * 100) / 100,
+    };
+  }
+
+  private onLivenessDeadline(tempId: string): void {
+    const instance = this.instances.get(tempId);
+    if (!instance) return;
+    const snapshot = instance.actor.getSnapshot();
+    if (snapshot.matches({ bound: 'checking' })) {
+      this.options.counters.probeFailures++;
+      instance.actor.send({ type: 'LIVENESS_TIMEOUT' });
+    } else if (snapshot.matches({ bound: 'alive' })) {
+      if (this.liveness.isDue(tempId)) instance.actor.send({ type: 'LIVENESS_DUE' });
+      else this.liveness.scheduleCheck(tempId);
+    }
   }
 
   /** A repeated request may come from a new response endpoint (an SDK client that restarted its socket). */
@@ -302,10 +418,12 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
     if (instance.endpoint?.key === endpoint.key) return;
     const previous = instance.endpoint;
     instance.endpoint = endpoint;
-    if (instance.actor.getSnapshot().matches('requesting')) {
-      if (previous) this.queue.withdraw(previous.key, instance.tempId);
-      this.awaitOffer(instance.tempId);
-    }
+    this.offers.moveEndpoint(instance, previous);
+  }
+
+  private withInstance(tempId: string, effect: (instance: Instance) => void): void {
+    const instance = this.instances.get(tempId);
+    if (instance) effect(instance);
   }
 
   /**
@@ -336,109 +454,31 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
     this.holders.set(port, tempId);
     if (previous === undefined || previous === tempId) return;
     const loser = this.instances.get(previous);
-    if (loser && loser.actor.getSnapshot().context.port === port) {
+    if (!loser || loser.actor.getSnapshot().context.port !== port) return;
+    if (loser.actor.getSnapshot().matches('bound') || loser.persistedPort === port) {
       this.options.counters.steals++;
-      this.emitSettled('lost', { tempId: previous, port, heldBy: tempId });
-      loser.actor.send({ type: 'PORT_LOST', heldBy: tempId });
+      this.options.logger.warn({ port, tempId: previous, stolenBy: tempId }, 'lease ended: port stolen by another instance (co-bound with SO_REUSEADDR)');
     }
+    this.emitSettled('lost', { tempId: previous, port, heldBy: tempId });
+    loser.actor.send({ type: 'PORT_LOST', heldBy: tempId });
   }
 
-  // ---- turns and offers ----
+  // ---- turns ----
 
   private awaitOffer(tempId: string): void {
     const instance = this.instances.get(tempId);
     if (!instance) return;
-    if (!instance.endpoint) {
-      // First seen in a confirmation or probe answer, its port event follows at once. If it is still
-      // waiting after that, it has lost its port and no offer could reach it: forget it.
-      queueMicrotask(() => {
-        if (this.instances.get(tempId) !== instance || !instance.actor.getSnapshot().matches('requesting')) return;
-        this.options.logger.info({ tempId }, 'instance without a response endpoint has no port: forgotten until it asks');
-        instance.actor.send({ type: 'RELEASE' });
-      });
+    if (instance.endpoint) {
+      this.offers.await(instance);
       return;
     }
-    const key = instance.endpoint.key;
-    const turn = this.queue.turnHolder(key);
-    this.queue.enqueue(key, tempId);
-    // The instance holding the turn now shares its endpoint: resending its port could reach another instance.
-    if (turn !== undefined && turn !== tempId) this.instances.get(turn)?.actor.send({ type: 'ENDPOINT_SHARED' });
-    this.pump(key);
-  }
-
-  private withdrawRequest(tempId: string): void {
-    const key = this.instances.get(tempId)?.endpoint?.key;
-    if (key) this.queue.withdraw(key, tempId);
-  }
-
-  private pump(key: string): void {
-    if (this.closed) return;
-    const tempId = this.queue.takeTurn(key);
-    if (tempId === undefined) {
-      if (!this.queue.isActive(key)) this.endpointBackoff.delete(key);
-      return;
-    }
-    const instance = this.instances.get(tempId);
-    if (!instance) {
-      this.queue.endTurn(key, tempId);
-      this.pump(key);
-      return;
-    }
-    instance.turnKey = key;
-    void this.offer(instance, key);
-  }
-
-  private async offer(instance: Instance, key: string): Promise<void> {
-    const port = await this.allocate(instance.preferredPort);
-    const stillWaiting =
-      !this.closed &&
-      this.instances.get(instance.tempId) === instance &&
-      this.queue.holdsTurn(key, instance.tempId) &&
-      instance.actor.getSnapshot().matches('requesting');
-    if (!stillWaiting || port === null) {
-      if (port !== null) this.pool.release(port);
-      if (this.queue.endTurn(key, instance.tempId)) instance.turnKey = undefined;
-      if (stillWaiting) instance.actor.send({ type: 'POOL_EXHAUSTED' });
-      this.pump(key);
-      return;
-    }
-    this.holders.set(port, instance.tempId);
-    instance.actor.send({
-      type: 'OFFER',
-      port,
-      shared: this.queue.waitingAt(key) > 0,
-      backoff: this.endpointBackoff.get(key) ?? 0,
+    // First seen in a confirmation or probe answer, its port event follows at once. If it is still
+    // waiting after that, it has lost its port and no offer could reach it: forget it.
+    queueMicrotask(() => {
+      if (this.instances.get(tempId) !== instance || !instance.actor.getSnapshot().matches('requesting')) return;
+      this.options.logger.info({ tempId }, 'instance without a response endpoint has no port: forgotten until it asks');
+      instance.actor.send({ type: 'RELEASE' });
     });
-  }
-
-  /** [PROTOCOL §3] the preferred port if free, else the port released longest ago; never one another process holds. */
-  private async allocate(preferredPort: number): Promise<number | null> {
-    let preferred = preferredPort > 0 ? preferredPort : undefined;
-    for (;;) {
-      const port = this.pool.take(preferred);
-      preferred = undefined;
-      if (port === null) return null;
-      if (await this.options.portIsFree(port)) return port;
-      this.options.counters.portsHeldElsewhere++;
-      this.options.logger.debug({ port }, 'port held by another process: skipped for now');
-      this.pool.quarantine(port);
-    }
-  }
-
-  private endTurn(tempId: string): void {
-    const instance = this.instances.get(tempId);
-    const key = instance?.turnKey;
-    if (!instance || key === undefined) return;
-    instance.turnKey = undefined;
-    if (this.queue.endTurn(key, tempId)) this.pump(key);
-  }
-
-  /** Runs after `endTurn` (exit actions come first), so the endpoint, not the turn, names the key. */
-  private noteTimeout(context: AssignmentContext): void {
-    const key = this.instances.get(context.tempId)?.endpoint?.key;
-    this.options.counters.assignmentTimeouts++;
-    this.options.logger.debug({ tempId: context.tempId, port: context.port, resends: context.resends }, 'assignment unanswered');
-    if (key !== undefined) this.endpointBackoff.set(key, (this.endpointBackoff.get(key) ?? 0) + 1);
   }
 
   // ---- effects ----
@@ -459,7 +499,7 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
     const instance = this.instances.get(tempId);
     if (!instance || port < 0) return;
     const nonce = this.options.createNonce();
-    this.probes.set(nonce, { tempId, port });
+    this.probes.set(nonce, { tempId, port, sentAt: this.options.clock.now() });
     instance.nonces.push(nonce);
     this.options.counters.probesSent++;
     this.options.send(wire.queryRms(nonce), instance.host, port);
@@ -490,10 +530,22 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
 
   private reportBound(tempId: string, port: number): void {
     const instance = this.instances.get(tempId);
-    const handshakeMs = instance?.requestedAt === undefined ? undefined : this.options.clock.now() - instance.requestedAt;
+    if (!instance) return;
+    const now = this.options.clock.now();
+    const handshakeMs = instance.requestedAt === undefined ? undefined : now - instance.requestedAt;
+    instance.requestedAt = undefined;
+    instance.boundSince ??= this.wallNow();
+    this.liveness.verified(tempId);
+    this.keeper.remember(tempId, port);
+    this.keeper.keep(instance, port);
     this.options.counters.bound++;
     this.options.logger.info({ tempId, port, handshakeMs }, 'port verified');
     this.emitSettled('bound', { tempId, port, handshakeMs });
+  }
+
+  private reportUnbound(tempId: string): void {
+    const instance = this.instances.get(tempId);
+    if (instance) this.keeper.dropWhenSettled(instance);
   }
 
   private reportFailure(context: AssignmentContext): void {
@@ -511,9 +563,16 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
     this.options.send(wire.portError(tempId, code, detail), endpoint.host, endpoint.port);
   }
 
-  private reportEnd(tempId: string, how: 'lapsed' | 'released'): void {
-    this.options.counters[how]++;
-    this.options.logger.info({ tempId }, how === 'lapsed' ? 'offer lapsed: instance never confirmed' : 'port released');
+  private reportEnd(tempId: string, how: 'lapsed' | 'released' | 'expired' | 'stolen'): void {
+    const instance = this.instances.get(tempId);
+    if (instance) {
+      instance.endedAs = how;
+      // A restored lease ends without ever re-entering `bound`.
+      if (instance.persistedPort !== undefined) this.keeper.dropWhenSettled(instance);
+    }
+    if (how === 'expired') this.options.counters.expiries++;
+    else if (how !== 'stolen') this.options.counters[how]++; // steals are counted where they are detected
+    this.options.logger.info({ tempId }, END_MESSAGES[how]);
     this.emitSettled(how, { tempId });
   }
 }

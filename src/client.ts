@@ -1,5 +1,6 @@
 import type dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import { decodeDatagram, encodeMessage, type DecodedMessage, type OscMessage } from './core/codec.js';
 import * as wire from './core/wire.js';
 import { silentLogger, type Logger } from './log.js';
@@ -16,6 +17,11 @@ export interface RequestPortOptions {
   retryMs?: number;
   /** The level reported in probe answers. */
   rms?: () => number;
+  /**
+   * A verified lease not probed for this long confirms its port again (default 5000 ms): it keeps the
+   * lease alive, and a coordinator that restarted without it adopts it again.
+   */
+  keepaliveMs?: number;
   logger?: Logger;
 }
 
@@ -46,6 +52,8 @@ export interface PortLease extends EventEmitter<PortLeaseEvents> {
   readonly socket: dgram.Socket;
   /** Tells the coordinator, then closes the sockets. */
   release(): Promise<void>;
+  /** Closes the sockets without telling the coordinator, as a crash would: the lease expires there. */
+  close(): Promise<void>;
 }
 
 const ERROR_GRACE_MS = 500;
@@ -79,6 +87,11 @@ class ClientLease extends EventEmitter<PortLeaseEvents> implements PortLease {
   private closed = false;
   private assigned = false;
   private retryTimer: NodeJS.Timeout | undefined;
+  private confirmTimer: NodeJS.Timeout | undefined;
+  private keepaliveTimer: NodeJS.Timeout | undefined;
+  private lastProbeAt = 0;
+  /** The port a probe last arrived on: proof the coordinator has our confirmation. */
+  private probedPort = -1;
   private deadline: NodeJS.Timeout | undefined;
   private errorTimer: NodeJS.Timeout | undefined;
   private readonly logger: Logger;
@@ -174,11 +187,23 @@ class ClientLease extends EventEmitter<PortLeaseEvents> implements PortLease {
       const moved = this.settled && port !== this.port;
       this.port = port;
       if (moved) this.emit('moved', port);
-      void this.send(wire.portConfirmed(this.tempId, port, 'bound'));
+      this.confirm(port, this.options.retryMs ?? 1000);
     } catch (err) {
       this.logger.debug({ err, port }, 'assigned port could not be bound');
       void this.send(wire.portConfirmed(this.tempId, port, 'failed'));
     }
+  }
+
+  /**
+   * Confirms until a probe arrives: the confirmation, or the coordinator that
+   * got it, may be lost (a coordinator restarted mid-handshake adopts the port
+   * from a repeated confirmation).
+   */
+  private confirm(port: number, waitMs: number): void {
+    clearTimeout(this.confirmTimer);
+    if (this.closed || port !== this.port || this.probedPort === port) return;
+    void this.send(wire.portConfirmed(this.tempId, port, 'bound'));
+    this.confirmTimer = setTimeout(() => this.confirm(port, Math.min(waitMs * 2, MAX_RETRY_MS)), waitMs);
   }
 
   private onLeased(data: Buffer, rinfo: dgram.RemoteInfo): void {
@@ -187,6 +212,9 @@ class ClientLease extends EventEmitter<PortLeaseEvents> implements PortLease {
     for (const message of decoded.messages) {
       const nonce = message.args[0];
       if (message.address === wire.ADDRESS.query_rms && message.args.length === 1 && nonce?.type === 's') {
+        this.probedPort = this.port;
+        this.lastProbeAt = performance.now();
+        clearTimeout(this.confirmTimer);
         void this.send(wire.rmsResponse(nonce.value as string, this.tempId, this.options.rms?.() ?? 0));
         this.succeed();
       } else {
@@ -207,7 +235,19 @@ class ClientLease extends EventEmitter<PortLeaseEvents> implements PortLease {
     if (this.settled) return;
     this.settled = true;
     clearTimeout(this.deadline);
+    this.keepAlive(this.options.keepaliveMs ?? 5000);
     this.resolve(this);
+  }
+
+  private keepAlive(everyMs: number): void {
+    this.keepaliveTimer = setTimeout(() => {
+      if (this.closed) return;
+      if (performance.now() - this.lastProbeAt >= everyMs && this.bound) {
+        void this.send(wire.portConfirmed(this.tempId, this.port, 'bound'));
+      }
+      this.keepAlive(everyMs);
+    }, everyMs);
+    this.keepaliveTimer.unref();
   }
 
   private fail(err: PortRequestError): void {
@@ -222,8 +262,14 @@ class ClientLease extends EventEmitter<PortLeaseEvents> implements PortLease {
     await this.shutdown();
   }
 
+  async close(): Promise<void> {
+    if (!this.closed) await this.shutdown();
+  }
+
   private async shutdown(): Promise<void> {
     clearTimeout(this.retryTimer);
+    clearTimeout(this.confirmTimer);
+    clearTimeout(this.keepaliveTimer);
     clearTimeout(this.deadline);
     clearTimeout(this.errorTimer);
     this.closed = true;

@@ -1,10 +1,13 @@
 import type dgram from 'node:dgram';
 import { performance } from 'node:perf_hooks';
-import { Assignments, type Clock } from './assignments.js';
+import { AdminProbes } from './admin-probes.js';
+import { Assignments } from './assignments.js';
+import type { Clock } from './instance.js';
 import { decodeDatagram, encodeMessage, type OscMessage } from './core/codec.js';
 import { DEFAULT_SETTINGS, validateSettings, type CoordinatorSettings } from './core/settings.js';
 import { createCounters, type Counters } from './counters.js';
 import { dispatch, type Hub } from './handlers/index.js';
+import { openJournal, type Journal } from './journal.js';
 import { silentLogger, type Logger } from './log.js';
 import { createNonce } from './nonce.js';
 import { createPortCheck, type PortIsFree } from './port-check.js';
@@ -20,6 +23,7 @@ export interface CoordinatorOptions extends Partial<CoordinatorSettings> {
 
 export interface CoordinatorStats {
   uptimeMs: number;
+  dataDir: string | null;
   pool: { size: number; free: number; quarantined: number };
   leases: Record<string, number>;
   counters: Counters;
@@ -45,7 +49,15 @@ export const realClock: Clock = {
 export async function startCoordinator(options: CoordinatorOptions = {}): Promise<Coordinator> {
   const { logger = silentLogger, clock = realClock, portIsFree = createPortCheck(), createNonce: nonce = createNonce, ...overrides } = options;
   const settings = validateSettings({ ...DEFAULT_SETTINGS, ...withoutUndefined(overrides) });
-  const socket = await bindExclusive(settings.host, settings.port);
+  // The journal's lock is taken before the port: a second coordinator on this data directory stops here.
+  const opened = settings.dataDir === null ? undefined : openJournal(settings.dataDir, { logger });
+  let socket: dgram.Socket;
+  try {
+    socket = await bindExclusive(settings.host, settings.port);
+  } catch (err) {
+    opened?.journal.close();
+    throw err;
+  }
   const { port } = socket.address();
   const receiveBuffer = growReceiveBuffer(socket, settings.receiveBufferBytes);
   const counters = createCounters();
@@ -59,6 +71,7 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
     });
   };
 
+  const journal: Journal | undefined = opened?.journal;
   const assignments = new Assignments({
     settings: { ...settings, reserved: [...settings.reserved, port] },
     send,
@@ -67,14 +80,38 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
     clock,
     logger,
     counters,
+    ...(journal ? { store: journal } : {}),
   });
-  const hub: Hub = { assignments, counters, warn: createRateLimitedWarn(logger, 1000, () => clock.now()) };
+  const stats = (): CoordinatorStats => ({
+    uptimeMs: Math.round(clock.now() - startedAt),
+    dataDir: settings.dataDir,
+    pool: { size: assignments.pool.size, free: assignments.pool.free, quarantined: assignments.pool.quarantined },
+    leases: countByState(assignments),
+    counters: { ...counters },
+    receiveBuffer,
+  });
+  const hub: Hub = {
+    assignments,
+    counters,
+    warn: createRateLimitedWarn(logger, 1000, () => clock.now()),
+    adminProbes: new AdminProbes(clock, send, nonce, settings.probeTimeoutMs),
+    send,
+    status: stats,
+  };
 
   socket.on('message', (data, rinfo) => onDatagram(hub, data, rinfo, logger));
   socket.on('error', (err) => logger.error({ err }, 'socket error'));
 
+  if (opened) assignments.restore(opened.restored);
   logger.info(
-    { host: settings.host, port, pool: `${settings.poolLow}-${settings.poolHigh}`, ports: assignments.pool.size },
+    {
+      host: settings.host,
+      port,
+      pool: `${settings.poolLow}-${settings.poolHigh}`,
+      ports: assignments.pool.size,
+      dataDir: settings.dataDir,
+      restored: opened?.restored.leases.size ?? 0,
+    },
     'coordinator listening',
   );
   const level = receiveBuffer.granted < receiveBuffer.asked ? 'warn' : 'info';
@@ -85,18 +122,13 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
     port,
     settings,
     assignments,
-    stats: () => ({
-      uptimeMs: Math.round(clock.now() - startedAt),
-      pool: { size: assignments.pool.size, free: assignments.pool.free, quarantined: assignments.pool.quarantined },
-      leases: countByState(assignments),
-      counters: { ...counters },
-      receiveBuffer,
-    }),
+    stats,
     close: async () => {
       if (closed) return;
       closed = true;
       assignments.close();
       await closeSocket(socket);
+      journal?.close();
       logger.info('coordinator stopped');
     },
   };

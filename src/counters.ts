@@ -17,6 +17,8 @@ export function createCounters() {
     probesSent: 0,
     probeAnswers: 0,
     probeWrongOwner: 0,
+    /** Probes that went unanswered within their wait (binding and liveness). */
+    probeFailures: 0,
     /** rms_response that answers no probe: plugin traffic, left to routing. */
     unmatchedAnswers: 0,
     steals: 0,
@@ -26,6 +28,11 @@ export function createCounters() {
     failed: 0,
     lapsed: 0,
     released: 0,
+    expiries: 0,
+    /** Messages from plugins that kept a lease alive (telemetry, rms, tones...). */
+    pluginTraffic: 0,
+    /** Admin queries refused because they did not come from loopback. */
+    adminRefused: 0,
   };
 }
 

@@ -121,6 +121,14 @@ export class PortPool {
     }
   }
 
+  /** A free port goes to the back of the queue, as if just released: others are offered first. */
+  moveToBack(port: number): void {
+    if (this.stateOf(port) !== 'free') return;
+    const index = port - this.low;
+    this.unlink(index);
+    this.append(index);
+  }
+
   /** Keeps a taken or free port out of circulation for `quarantineMs`. */
   quarantine(port: number): void {
     const index = port - this.low;

@@ -17,6 +17,12 @@ export interface CoordinatorSettings extends AssignmentSettings {
   /** Instances known at once (pending and bound); more get `pool_exhausted`. */
   maxInstances: number;
   logLevel: LogLevel;
+  /** A bound lease silent this long is probed. */
+  livenessIntervalMs: number;
+  /** A bound lease is probed at least this often, however chatty: a stolen port still sends. */
+  reverifyIntervalMs: number;
+  /** Where leases persist; null keeps them in memory only. */
+  dataDir: string | null;
 }
 
 export const DEFAULT_SETTINGS: Readonly<CoordinatorSettings> = Object.freeze({
@@ -38,6 +44,10 @@ export const DEFAULT_SETTINGS: Readonly<CoordinatorSettings> = Object.freeze({
   probeTimeoutMs: 1000,
   probeAttempts: 4,
   maxTries: 5,
+  livenessIntervalMs: 10_000,
+  reverifyIntervalMs: 60_000,
+  livenessProbes: 3,
+  dataDir: null,
 });
 
 export class SettingsError extends Error {
@@ -60,6 +70,13 @@ export function parseInteger(key: string, text: string, min: number, max: number
 
 export function parsePort(key: string, text: string): number {
   return parseInteger(key, text, 1, 65535);
+}
+
+/** "127.0.0.1:9001" */
+export function parseHostPort(key: string, text: string): { host: string; port: number } {
+  const match = /^(.+):(\d+)$/.exec(text.trim());
+  if (!match) throw new SettingsError(key, `"${text}" is not HOST:PORT`);
+  return { host: match[1]!, port: parsePort(key, match[2]!) };
 }
 
 /** "9000-9999" */
@@ -101,5 +118,8 @@ export function validateSettings(settings: CoordinatorSettings): CoordinatorSett
   }
   if (settings.maxTries < 1) throw new SettingsError('maxTries', 'must be at least 1');
   if (settings.probeAttempts < 1) throw new SettingsError('probeAttempts', 'must be at least 1');
+  if (settings.livenessProbes < 1) throw new SettingsError('livenessProbes', 'must be at least 1');
+  if (settings.livenessIntervalMs < 1) throw new SettingsError('livenessIntervalMs', 'must be at least 1');
+  if (settings.reverifyIntervalMs < 1) throw new SettingsError('reverifyIntervalMs', 'must be at least 1');
   return settings;
 }

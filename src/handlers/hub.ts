@@ -1,12 +1,18 @@
-import type { Assignments, Source } from '../assignments.js';
-import type { DecodedMessage } from '../core/codec.js';
+import type { AdminProbes } from '../admin-probes.js';
+import type { Assignments } from '../assignments.js';
+import type { Source } from '../instance.js';
+import type { DecodedMessage, OscMessage } from '../core/codec.js';
 import type { Counters } from '../counters.js';
 
-/** What a handler may touch: the assignments, the counters, and a rate-limited warning. */
+/** What a handler may touch: the assignments, the counters, a rate-limited warning, and the admin side. */
 export interface Hub {
   assignments: Assignments;
   counters: Counters;
   warn: (key: string, details: Record<string, unknown>, message: string) => void;
+  adminProbes: AdminProbes;
+  send: (message: OscMessage, host: string, port: number) => void;
+  /** The coordinator's status, as `oscport status` shows it. */
+  status: () => unknown;
 }
 
 export type Handler = (hub: Hub, message: DecodedMessage, source: Source) => void;

@@ -1,7 +1,16 @@
-import type { Source } from '../assignments.js';
+import type { Source } from '../instance.js';
 import type { DecodedMessage } from '../core/codec.js';
 import { ADDRESS } from '../core/wire.js';
+import {
+  ADMIN_ADDRESS,
+  handleAdminLease,
+  handleAdminLeases,
+  handleAdminProbe,
+  handleAdminRelease,
+  handleAdminStatus,
+} from './admin.js';
 import type { Handler, Hub } from './hub.js';
+import { handlePluginTraffic, handleUuidConfirmed } from './plugin-traffic.js';
 import { handlePortConfirmed } from './port-confirmed.js';
 import { handleRelease } from './release.js';
 import { handleRequestPort } from './request-port.js';
@@ -14,6 +23,17 @@ const handlers = new Map<string, Handler>([
   [ADDRESS.port_confirmed, handlePortConfirmed],
   [ADDRESS.rms_response, handleRmsResponse],
   [ADDRESS.release, handleRelease],
+  ['/aiplayer/telemetry', handlePluginTraffic],
+  ['/aiplayer/rms', handlePluginTraffic],
+  ['/aiplayer/tone_started', handlePluginTraffic],
+  ['/aiplayer/tone_stopped', handlePluginTraffic],
+  ['/aiplayer/tone_status_response', handlePluginTraffic],
+  ['/aiplayer/uuid_assignment_confirmed', handleUuidConfirmed],
+  [ADMIN_ADDRESS.status, handleAdminStatus],
+  [ADMIN_ADDRESS.leases, handleAdminLeases],
+  [ADMIN_ADDRESS.lease, handleAdminLease],
+  [ADMIN_ADDRESS.release, handleAdminRelease],
+  [ADMIN_ADDRESS.probe, handleAdminProbe],
 ]);
 
 /** The only router: one handler per address; anything else is counted and ignored. */

@@ -1,4 +1,4 @@
-import { endpointOf } from '../assignments.js';
+import { endpointOf } from '../instance.js';
 import type { DecodedArg } from '../core/codec.js';
 import { parseRequestPort } from '../core/wire.js';
 import { rejectInvalid, type Handler } from './hub.js';

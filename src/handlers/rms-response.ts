@@ -11,5 +11,11 @@ export const handleRmsResponse: Handler = (hub, message, source) => {
     rejectInvalid(hub, message.address, source, parsed.detail);
     return;
   }
-  if (!hub.assignments.answer(parsed.value, source)) hub.counters.unmatchedAnswers++;
+  const { nonce, tempId } = parsed.value;
+  if (hub.assignments.answer(parsed.value, source)) return;
+  if (hub.adminProbes.answer(nonce, tempId)) {
+    hub.assignments.seen(tempId);
+    return;
+  }
+  hub.counters.unmatchedAnswers++;
 };

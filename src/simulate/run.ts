@@ -13,6 +13,8 @@ export interface SimulationOptions {
   /** Default: 10 s plus 150 ms per buggy instance. */
   timeoutMs?: number;
   onProgress?: (verified: number, failed: number, total: number) => void;
+  /** Keeps the plugins running (answering probes, holding their ports) until the promise it returns settles. */
+  hold?: (summary: SimulationSummary) => Promise<void>;
 }
 
 export interface SimulationSummary {
@@ -64,7 +66,9 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     // One after another, as a DAW instantiates tracks: with the bug, the last one bound owns the shared port.
     for (const plugin of plugins) await plugin.start();
     await settle(plugins, options.timeoutMs ?? BASE_TIMEOUT_MS + TIMEOUT_PER_BUGGY_MS * buggy, options.onProgress);
-    return summarize(plugins, buggy, performance.now() - startedAt);
+    const summary = summarize(plugins, buggy, performance.now() - startedAt);
+    await options.hold?.(summary);
+    return summary;
   } finally {
     await Promise.all(plugins.map((plugin) => plugin.close()));
   }

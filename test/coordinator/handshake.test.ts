@@ -223,7 +223,7 @@ describe('handshake over real UDP', () => {
   it('ignores messages it does not know, and confirmations for ports outside the pool', async () => {
     const c = await testCoordinator(RANGE);
     const sdk = await peer();
-    sdk.send(c.port, '/aiplayer/telemetry', s('x'), f(0), f(0), f(0), f(0), f(0));
+    sdk.send(c.port, '/nobody/knows', s('x'), f(0));
     sdk.send(c.port, ADDRESS.port_confirmed, s('x'), i(80), s('bound'));
     sdk.send(c.port, ADDRESS.request_port, s('after'), i(-1));
     await sdk.next(ADDRESS.port_assignment);

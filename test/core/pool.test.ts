@@ -84,6 +84,15 @@ describe('PortPool', () => {
     expect(p.free).toBe(8);
   });
 
+  it('moves a free port to the back of the queue, and leaves others alone', () => {
+    const { p } = pool(9000, 9002);
+    p.moveToBack(9000);
+    const taken = p.take()!;
+    p.moveToBack(taken);
+    expect([taken, p.take(), p.take()]).toEqual([9001, 9002, 9000]);
+    expect(p.free).toBe(0);
+  });
+
   it('rejects an impossible range', () => {
     expect(() => pool(9010, 9000)).toThrow(RangeError);
     expect(() => pool(0, 10)).toThrow(RangeError);

@@ -19,6 +19,10 @@ export const RANGES = {
   simulate: [21800, 21999],
   cli: [22000, 22099],
   sdk: [22100, 22199],
+  liveness: [22200, 22299],
+  persistence: [22300, 22399],
+  sigkill: [22400, 22799],
+  admin: [22800, 22899],
 } as const satisfies Record<string, readonly [number, number]>;
 
 const open: Coordinator[] = [];

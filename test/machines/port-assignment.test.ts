@@ -14,6 +14,7 @@ const SETTINGS: AssignmentSettings = {
   probeTimeoutMs: 50,
   probeAttempts: 3,
   maxTries: 3,
+  livenessProbes: 2,
 };
 
 const ACTION_NAMES = [
@@ -30,22 +31,26 @@ const ACTION_NAMES = [
   'reportFailure',
   'reportLapsed',
   'reportReleased',
+  'reportExpired',
+  'reportStolen',
+  'reportUnbound',
+  'noteProbeTimeout',
+  'scheduleCheck',
+  'scheduleCheckTimeout',
+  'cancelDeadline',
 ] as const;
 
-/** An actor whose effects are recorded as `name` or `name:port`, in order. */
-function start(settings: Partial<AssignmentSettings> = {}) {
+/** An actor whose effects are recorded as `name`, `name:port` or `name:ms=N`, in order. */
+function start(settings: Partial<AssignmentSettings> = {}, restoredPort?: number) {
   const effects: string[] = [];
+  const describe = (name: string, params?: { port?: number; ms?: number }) =>
+    params?.port !== undefined ? `${name}:${params.port}` : params?.ms !== undefined ? `${name}:ms=${params.ms}` : name;
   const actions = Object.fromEntries(
-    ACTION_NAMES.map((name) => [
-      name,
-      (_: unknown, params?: { port: number }) => effects.push(params ? `${name}:${params.port}` : name),
-    ]),
+    ACTION_NAMES.map((name) => [name, (_: unknown, params?: { port?: number; ms?: number }) => effects.push(describe(name, params))]),
   );
   const clock = new SimulatedClock();
-  const actor = createActor(portAssignmentMachine.provide({ actions }), {
-    input: { tempId: 'T1', settings: { ...SETTINGS, ...settings } },
-    clock,
-  }).start();
+  const input = { tempId: 'T1', settings: { ...SETTINGS, ...settings }, ...(restoredPort === undefined ? {} : { restoredPort }) };
+  const actor = createActor(portAssignmentMachine.provide({ actions }), { input, clock }).start();
   const send = (event: AssignmentEvent) => actor.send(event);
   const state = () => actor.getSnapshot().value;
   const take = () => effects.splice(0);
@@ -94,8 +99,8 @@ describe('port assignment machine: handshake', () => {
     expect(m.state()).toEqual({ verifying: 'probing' });
     expect(m.take()).toEqual(['endTurn', 'returnPort:-1', 'sendProbe:9002']);
     m.send({ type: 'PROBE_ANSWERED' });
-    expect(m.state()).toBe('bound');
-    expect(m.take()).toEqual(['cancelProbes', 'reportBound:9002']);
+    expect(m.state()).toEqual({ bound: 'alive' });
+    expect(m.take()).toEqual(['cancelProbes', 'reportBound:9002', 'scheduleCheck']);
   });
 
   it('a repeated request gets the same port again in every state that holds one', () => {
@@ -110,7 +115,7 @@ describe('port assignment machine: handshake', () => {
     m.take();
     m.send({ type: 'REQUEST_AGAIN' });
     expect(m.take()).toEqual(['sendAssignment:9002']);
-    expect(m.state()).toBe('bound');
+    expect(m.state()).toEqual({ bound: 'alive' });
   });
 
   it('a repeated request while still waiting for a turn sends nothing', () => {
@@ -173,13 +178,14 @@ describe('port assignment machine: failures and retries', () => {
     expect(m.context()).toMatchObject({ port: -1, failures: 1 });
   });
 
-  it('a bound port taken over later is lost the same way', () => {
+  it('a bound lease whose port another instance answers on ends as stolen', () => {
     const m = verifying();
     m.send({ type: 'PROBE_ANSWERED' });
     m.take();
     m.send({ type: 'PORT_LOST', heldBy: 'T2' });
-    expect(m.state()).toBe('requesting');
-    expect(m.take()).toEqual(['awaitOffer']);
+    expect(m.state()).toBe('stolen');
+    expect(m.take()).toEqual(['cancelDeadline', 'reportUnbound', 'reportStolen']);
+    expect(m.actor.getSnapshot().status).toBe('done');
   });
 });
 
@@ -210,8 +216,8 @@ describe('port assignment machine: crossed assignments', () => {
   it('proven on a port by answering another instance probe: bound there', () => {
     const m = offered(9002);
     m.send({ type: 'PORT_PROVEN', port: 9007 });
-    expect(m.state()).toBe('bound');
-    expect(m.take()).toEqual(['endTurn', 'returnPort:9002', 'reportBound:9007']);
+    expect(m.state()).toEqual({ bound: 'alive' });
+    expect(m.take()).toEqual(['endTurn', 'returnPort:9002', 'reportBound:9007', 'scheduleCheck']);
   });
 
   it('a bound instance that confirms a new port moves there and verifies it', () => {
@@ -220,7 +226,7 @@ describe('port assignment machine: crossed assignments', () => {
     m.take();
     m.send({ type: 'CONFIRMED', port: 9009 });
     expect(m.state()).toEqual({ verifying: 'probing' });
-    expect(m.take()).toEqual(['returnPort:9002', 'sendProbe:9009']);
+    expect(m.take()).toEqual(['cancelDeadline', 'reportUnbound', 'returnPort:9002', 'sendProbe:9009']);
   });
 
   it('a duplicate confirmation of the same port changes nothing', () => {
@@ -277,14 +283,14 @@ describe('port assignment machine: timers on a SimulatedClock', () => {
     m.send({ type: 'CONFIRMED', port: 9002 });
     expect(m.take()).toContain('sendProbe:9002');
     m.clock.increment(50);
-    expect(m.take()).toEqual(['sendProbe:9002']);
+    expect(m.take()).toEqual(['noteProbeTimeout', 'sendProbe:9002']);
     m.clock.increment(99);
     expect(m.take()).toEqual([]);
     m.clock.increment(1);
-    expect(m.take()).toEqual(['sendProbe:9002']);
+    expect(m.take()).toEqual(['noteProbeTimeout', 'sendProbe:9002']);
     m.clock.increment(200);
     expect(m.state()).toBe('requesting');
-    expect(m.take()).toEqual(['cancelProbes', 'quarantinePort:9002', 'awaitOffer']);
+    expect(m.take()).toEqual(['cancelProbes', 'noteProbeTimeout', 'quarantinePort:9002', 'awaitOffer']);
     expect(m.context().failures).toBe(1);
   });
 
@@ -293,7 +299,7 @@ describe('port assignment machine: timers on a SimulatedClock', () => {
     m.send({ type: 'PROBE_ANSWERED' });
     m.take();
     m.clock.increment(10_000);
-    expect(m.state()).toBe('bound');
+    expect(m.state()).toEqual({ bound: 'alive' });
     expect(m.take()).toEqual([]);
   });
 
@@ -304,5 +310,79 @@ describe('port assignment machine: timers on a SimulatedClock', () => {
     m.take();
     m.clock.increment(10_000);
     expect(m.take()).toEqual([]);
+  });
+});
+
+describe('port assignment machine: liveness of a bound lease', () => {
+  function bound() {
+    const m = verifying(9002);
+    m.send({ type: 'PROBE_ANSWERED' });
+    m.take();
+    return m;
+  }
+
+  it('a due check probes with doubling waits, and an answer makes it alive again', () => {
+    const m = bound();
+    m.send({ type: 'LIVENESS_DUE' });
+    expect(m.state()).toEqual({ bound: 'checking' });
+    expect(m.take()).toEqual(['sendProbe:9002', 'scheduleCheckTimeout:ms=50']);
+    m.send({ type: 'LIVENESS_TIMEOUT' });
+    expect(m.take()).toEqual(['cancelProbes', 'sendProbe:9002', 'scheduleCheckTimeout:ms=100']);
+    m.send({ type: 'PROBE_ANSWERED' });
+    expect(m.state()).toEqual({ bound: 'alive' });
+    expect(m.take()).toEqual(['cancelProbes', 'scheduleCheck']);
+    expect(m.context().checkProbes).toBe(0);
+  });
+
+  it('expires after livenessProbes unanswered probes and gives the port back', () => {
+    const m = bound();
+    m.send({ type: 'LIVENESS_DUE' });
+    m.send({ type: 'LIVENESS_TIMEOUT' });
+    m.take();
+    m.send({ type: 'LIVENESS_TIMEOUT' });
+    expect(m.state()).toBe('expired');
+    expect(m.take()).toEqual(['cancelProbes', 'cancelDeadline', 'reportUnbound', 'returnPort:9002', 'reportExpired']);
+  });
+
+  it('a due check is ignored while verifying, and timeouts only count while checking', () => {
+    const m = verifying();
+    m.send({ type: 'LIVENESS_DUE' });
+    m.send({ type: 'LIVENESS_TIMEOUT' });
+    expect(m.state()).toEqual({ verifying: 'probing' });
+    expect(m.take()).toEqual([]);
+  });
+
+  it('release during a check gives the port back', () => {
+    const m = bound();
+    m.send({ type: 'LIVENESS_DUE' });
+    m.take();
+    m.send({ type: 'RELEASE' });
+    expect(m.take()).toEqual(['cancelProbes', 'cancelDeadline', 'reportUnbound', 'returnPort:9002', 'reportReleased']);
+  });
+});
+
+describe('port assignment machine: a lease restored from the journal', () => {
+  it('is verified on its port first, never queued for an offer', () => {
+    const m = start({}, 9004);
+    expect(m.state()).toEqual({ verifying: 'probing' });
+    expect(m.take()).toEqual(['sendProbe:9004']);
+    m.send({ type: 'PROBE_ANSWERED' });
+    expect(m.state()).toEqual({ bound: 'alive' });
+    expect(m.context().restored).toBe(false);
+  });
+
+  it('expires when it does not answer, and the port goes back', () => {
+    const m = start({ probeAttempts: 1 }, 9004);
+    m.take();
+    m.clock.increment(50);
+    expect(m.state()).toBe('expired');
+    expect(m.take()).toEqual(['cancelProbes', 'noteProbeTimeout', 'returnPort:9004', 'reportExpired']);
+  });
+
+  it('ends as stolen when another instance answers on its port', () => {
+    const m = start({}, 9004);
+    m.take();
+    m.send({ type: 'PORT_LOST', heldBy: 'T9' });
+    expect(m.state()).toBe('stolen');
   });
 });

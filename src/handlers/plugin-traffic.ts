@@ -1,0 +1,19 @@
+import type { Handler } from './hub.js';
+
+/**
+ * [PROTOCOL §9] Plugin traffic that names its instance, by tempID or trackID, in
+ * its first argument (telemetry, rms, tone reports): it keeps the lease alive.
+ * Nothing is forwarded yet; routing comes later.
+ */
+export const handlePluginTraffic: Handler = (hub, message) => {
+  const first = message.args[0];
+  if (first?.type === 's' && hub.assignments.seen(first.value as string)) hub.counters.pluginTraffic++;
+};
+
+/** `/aiplayer/uuid_assignment_confirmed ,sss tempID trackID "confirmed"`: the plugin took ChattyChannels' trackID. */
+export const handleUuidConfirmed: Handler = (hub, message) => {
+  const [tempId, trackId] = message.args;
+  if (message.args.length !== 3 || tempId?.type !== 's' || trackId?.type !== 's') return;
+  hub.assignments.setTrack(tempId.value as string, trackId.value as string);
+  if (hub.assignments.seen(tempId.value as string)) hub.counters.pluginTraffic++;
+};

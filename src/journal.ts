@@ -1,0 +1,496 @@
+import { closeSync, existsSync, fdatasyncSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { validateTempId } from './core/wire.js';
+import type { Logger } from './log.js';
+
+export interface LeaseRecord {
+  tempId: string;
+  port: number;
+  /** Where assignments go (the response endpoint), or null when unknown. */
+  endpoint: { host: string; port: number } | null;
+  /** Address the instance's port lives on (probes go to host:port). */
+  host: string;
+  trackId: string | null;
+  /** Wall-clock ms (Date.now()). */
+  boundAt: number;
+  lastSeen: number;
+}
+
+export interface JournalState {
+  /** Bound leases, by tempID. */
+  leases: Map<string, LeaseRecord>;
+  /** The last port each tempID held, bound or since ended, for affinity: a returning instance gets it back if free. */
+  lastPorts: Map<string, { port: number; at: number }>;
+}
+
+export interface Journal {
+  readonly path: string;
+  /**
+   * A lease became bound (or changed: port, trackId...). Throws JournalError only for an invalid lease or a closed
+   * journal; a failing disk is logged and the file rewritten from memory on a later change.
+   */
+  put(lease: LeaseRecord): void;
+  /** A lease ended (released, expired, stolen...); its port is remembered for affinity. Throws as put() does. */
+  drop(tempId: string, port: number, reason: string): void;
+  /** Rewrites the file from `state` (write new file, fsync, rename over, fsync the directory). */
+  compact(state: JournalState): void;
+  /** Flushes (fdatasync), closes, and removes the lock. Idempotent. */
+  close(): void;
+}
+
+export type JournalRecord =
+  | { op: 'put'; lease: LeaseRecord; at: number }
+  | { op: 'drop'; tempId: string; port: number; reason: string; at: number };
+
+export interface JournalProblem {
+  /** 1-based; the header is line 1. */
+  line: number;
+  reason: string;
+}
+
+export interface ParsedJournal {
+  state: JournalState;
+  problems: JournalProblem[];
+  /** The last line was cut short by an interrupted write and was ignored. */
+  torn: boolean;
+  header: boolean;
+  /** Records that validated and were applied. */
+  records: number;
+}
+
+export class JournalError extends Error {
+  constructor(
+    readonly path: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'JournalError';
+  }
+}
+
+const FILE_NAME = 'leases.jsonl';
+const LOCK_NAME = 'oscport.lock';
+const HEADER_LINE = '{"oscport":"leases","v":1}\n';
+const MAX_HOST_LENGTH = 255;
+const MAX_LISTED_PROBLEMS = 20;
+// The line of a record written at compaction for an ended lease: its original reason is not kept in the state.
+const COMPACTED_REASON = 'compacted';
+// How formatRecord begins every line.
+const RECORD_START = '{"op":"';
+
+/** One journal line, newline included. Only the known fields are written, in a fixed order. */
+export function formatRecord(record: JournalRecord): string {
+  if (record.op === 'drop') {
+    const { tempId, port, reason, at } = record;
+    return `${JSON.stringify({ op: 'drop', tempId, port, reason, at })}\n`;
+  }
+  return `${JSON.stringify({ op: 'put', lease: copyLease(record.lease), at: record.at })}\n`;
+}
+
+export function parseJournal(text: string): ParsedJournal {
+  const lines = text === '' ? [] : text.split('\n');
+  if (text.endsWith('\n')) lines.pop();
+  return parseLines(lines, text === '' || text.endsWith('\n'));
+}
+
+/** `null` stands for a line that is not UTF-8; `complete` says whether the text ended with a newline. */
+function parseLines(lines: ReadonlyArray<string | null>, complete: boolean): ParsedJournal {
+  const state: JournalState = { leases: new Map(), lastPorts: new Map() };
+  const result: ParsedJournal = { state, problems: [], torn: false, header: false, records: 0 };
+  for (const [index, line] of lines.entries()) {
+    const value = line === null ? undefined : parseJson(line);
+    // Only the final write can have been cut short (power loss, SIGKILL): it never completed, so nothing is lost.
+    // Anything else unreadable there is corruption, reported like any other line.
+    if (index > 0 && index === lines.length - 1 && !complete && value === undefined && isRecordStart(line)) {
+      result.torn = true;
+      break;
+    }
+    const record = line === null ? 'not UTF-8 text' : value === undefined ? 'not JSON' : readRecord(value);
+    if (index === 0) {
+      result.header = isHeader(value);
+      if (result.header) continue;
+      result.problems.push({ line: 1, reason: typeof record === 'string' ? 'missing or wrong header' : 'missing header' });
+      if (typeof record === 'string') continue;
+    }
+    if (typeof record === 'string') {
+      result.problems.push({ line: index + 1, reason: record });
+      continue;
+    }
+    applyRecord(state, record);
+    result.records++;
+  }
+  return result;
+}
+
+function parseJson(line: string): unknown {
+  return attempt(() => JSON.parse(line) as unknown);
+}
+
+function isRecordStart(line: string | null): boolean {
+  return line !== null && (line.startsWith(RECORD_START) || RECORD_START.startsWith(line));
+}
+
+function isHeader(value: unknown): boolean {
+  return isObject(value) && value.oscport === 'leases' && value.v === 1;
+}
+
+function readRecord(value: unknown): JournalRecord | string {
+  if (!isObject(value)) return 'not an object';
+  if (!isTime(value.at)) return '"at" is not a time';
+  if (value.op === 'put') {
+    const lease = readLease(value.lease);
+    return typeof lease === 'string' ? lease : { op: 'put', lease, at: value.at };
+  }
+  if (value.op !== 'drop') return typeof value.op === 'string' ? `unknown op "${value.op.slice(0, 32)}"` : 'no op';
+  const { tempId, port, reason, at } = value;
+  if (!isTempId(tempId)) return typeof tempId === 'string' ? validateTempId(tempId)! : 'tempID is not a string';
+  if (!isPort(port)) return 'port is not 1-65535';
+  if (typeof reason !== 'string') return 'reason is not a string';
+  return { op: 'drop', tempId, port, reason, at };
+}
+
+function readLease(value: unknown): LeaseRecord | string {
+  if (!isObject(value)) return 'lease is not an object';
+  const { tempId, port, host, trackId, boundAt, lastSeen } = value;
+  if (!isTempId(tempId)) return typeof tempId === 'string' ? validateTempId(tempId)! : 'tempID is not a string';
+  if (!isPort(port)) return 'port is not 1-65535';
+  if (!isHost(host)) return 'host is not a non-empty string';
+  const endpoint = readEndpoint(value.endpoint);
+  if (endpoint === undefined) return 'endpoint is neither null nor { host, port }';
+  if (trackId !== null && typeof trackId !== 'string') return 'trackId is neither null nor a string';
+  if (!isTime(boundAt) || !isTime(lastSeen)) return 'boundAt or lastSeen is not a time';
+  return { tempId, port, endpoint, host, trackId, boundAt, lastSeen };
+}
+
+function readEndpoint(value: unknown): LeaseRecord['endpoint'] | undefined {
+  if (value === null) return null;
+  return isObject(value) && isHost(value.host) && isPort(value.port) ? { host: value.host, port: value.port } : undefined;
+}
+
+// The same rule as on the wire: whatever a plugin could send, the journal can hold.
+const isTempId = (value: unknown): value is string => typeof value === 'string' && validateTempId(value) === undefined;
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isPort = (value: unknown): value is number => Number.isInteger(value) && (value as number) >= 1 && (value as number) <= 65535;
+const isHost = (value: unknown): value is string => typeof value === 'string' && value.length > 0 && value.length <= MAX_HOST_LENGTH;
+const isTime = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value) && value >= 0;
+
+function copyLease({ tempId, port, endpoint, host, trackId, boundAt, lastSeen }: LeaseRecord): LeaseRecord {
+  return { tempId, port, endpoint: endpoint && { host: endpoint.host, port: endpoint.port }, host, trackId, boundAt, lastSeen };
+}
+
+function applyRecord(state: JournalState, record: JournalRecord): void {
+  const tempId = record.op === 'put' ? record.lease.tempId : record.tempId;
+  if (record.op === 'put') state.leases.set(tempId, record.lease);
+  else state.leases.delete(tempId);
+  // Re-inserted so the map stays in order of recency.
+  state.lastPorts.delete(tempId);
+  state.lastPorts.set(tempId, { port: record.op === 'put' ? record.lease.port : record.port, at: record.at });
+}
+
+/** A copy holding every bound lease, plus the most recent ended ones up to `maxRemembered` in all; lastPorts ordered by time. */
+function bounded(state: JournalState, maxRemembered: number): JournalState {
+  const leases = new Map([...state.leases].map(([tempId, lease]) => [tempId, copyLease(lease)]));
+  const bound = [...leases.values()].map(
+    ({ tempId, port, lastSeen }) => [tempId, { port, at: state.lastPorts.get(tempId)?.at ?? lastSeen }] as const,
+  );
+  const ended = [...state.lastPorts].filter(([tempId]) => !leases.has(tempId)).sort((a, b) => a[1].at - b[1].at);
+  const kept = ended.slice(Math.max(0, ended.length - Math.max(0, maxRemembered - leases.size)));
+  const lastPorts = [...bound, ...kept].sort((a, b) => a[1].at - b[1].at).map(([tempId, { port, at }]) => [tempId, { port, at }] as const);
+  return { leases, lastPorts: new Map(lastPorts) };
+}
+
+/** The whole file a compaction writes for `state`: one record per remembered tempID. */
+function formatState(state: JournalState): string {
+  let text = HEADER_LINE;
+  for (const [tempId, { port, at }] of state.lastPorts) {
+    const lease = state.leases.get(tempId);
+    text += formatRecord(lease ? { op: 'put', lease, at } : { op: 'drop', tempId, port, reason: COMPACTED_REASON, at });
+  }
+  return text;
+}
+
+export function openJournal(
+  dir: string,
+  options: { logger: Logger; now?: () => number; compactEvery?: number; maxRemembered?: number; syncDelayMs?: number },
+): { journal: Journal; restored: JournalState } {
+  const { logger, now = Date.now, compactEvery = 2000, maxRemembered = 4096, syncDelayMs = 200 } = options;
+  const settings: Settings = { logger, now, compactEvery, maxRemembered, syncDelayMs };
+  const path = join(dir, FILE_NAME);
+  fsCall(dir, 'create the data directory', () => mkdirSync(dir, { recursive: true, mode: 0o700 }));
+  const lockPath = acquireLock(dir, logger);
+  try {
+    // Left by a crash mid-compaction, when the journal itself was still whole.
+    rmQuietly(`${path}.tmp`);
+    const bytes = readIfExists(path);
+    const parsed = bytes === null ? parseJournal('') : parseBytes(bytes);
+    const state = bounded(parsed.state, maxRemembered);
+    if (parsed.problems.length > 0) {
+      const movedTo = moveAside(path, now());
+      const lines = parsed.problems.map((problem) => problem.line);
+      const listed = lines.slice(0, MAX_LISTED_PROBLEMS).join(', ') + (lines.length > MAX_LISTED_PROBLEMS ? ', ...' : '');
+      logger.warn(
+        { path, lines, problems: parsed.problems.slice(0, MAX_LISTED_PROBLEMS), salvaged: parsed.records, movedTo },
+        `lease journal ${path} is corrupt at line(s) ${listed}: salvaged ${parsed.records} record(s), moved the file aside to ${movedTo}`,
+      );
+    } else if (parsed.torn) {
+      logger.info({ path }, `ignored a torn last line in lease journal ${path} (an interrupted write)`);
+    }
+    // Superseded records count like appends, so a daemon restarted often still compacts its file.
+    const excess = Math.max(0, parsed.records - state.lastPorts.size);
+    const clean = bytes !== null && parsed.header && parsed.problems.length === 0 && !parsed.torn && bytes.at(-1) === 0x0a;
+    const rewrite = !clean || excess >= compactEvery;
+    const journal = new FileJournal(path, dir, lockPath, bounded(state, maxRemembered), excess, rewrite, settings);
+    return { journal, restored: state };
+  } catch (error) {
+    rmQuietly(lockPath);
+    throw error;
+  }
+}
+
+type Settings = { logger: Logger; now: () => number; compactEvery: number; maxRemembered: number; syncDelayMs: number };
+
+class FileJournal implements Journal {
+  // null after a failed write or rewrite: the next append rewrites the file from memory instead.
+  private fd: number | null = null;
+  private syncTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+  private failing = false;
+
+  constructor(
+    readonly path: string,
+    private readonly dir: string,
+    private readonly lockPath: string,
+    private state: JournalState,
+    private appended: number,
+    rewrite: boolean,
+    private readonly settings: Settings,
+  ) {
+    if (rewrite) this.compact(state);
+    else this.openForAppend();
+  }
+
+  put(lease: LeaseRecord): void {
+    const checked = readLease(lease);
+    if (typeof checked === 'string') throw new JournalError(this.path, `refusing to journal an invalid lease: ${checked}`);
+    this.append({ op: 'put', lease: checked, at: this.settings.now() });
+  }
+
+  drop(tempId: string, port: number, reason: string): void {
+    const checked = readRecord({ op: 'drop', tempId, port, reason, at: this.settings.now() });
+    if (typeof checked === 'string') throw new JournalError(this.path, `refusing to journal an invalid drop: ${checked}`);
+    this.append(checked);
+  }
+
+  compact(state: JournalState): void {
+    this.assertOpen();
+    this.state = bounded(state, this.settings.maxRemembered);
+    this.rewrite();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.releaseFd(true);
+    } finally {
+      rmQuietly(this.lockPath);
+    }
+  }
+
+  private rewrite(): void {
+    this.releaseFd(false);
+    const temporary = `${this.path}.tmp`;
+    try {
+      const fd = openSync(temporary, 'w', 0o600);
+      try {
+        writeAll(fd, formatState(this.state));
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(temporary, this.path);
+      // The rename is durable only once the directory is; Windows cannot open a directory to sync it.
+      if (process.platform !== 'win32') syncPath(this.dir);
+    } catch (error) {
+      rmQuietly(temporary);
+      throw fsError(error, this.path, 'rewrite');
+    }
+    this.appended = 0;
+    this.openForAppend();
+  }
+
+  private append(record: JournalRecord): void {
+    this.assertOpen();
+    applyRecord(this.state, record);
+    const { logger } = this.settings;
+    try {
+      if (this.fd === null || ++this.appended >= this.settings.compactEvery) this.rewrite();
+      // Straight to the kernel with no user-space buffer: a SIGKILL after put() returns loses nothing.
+      else writeAll(this.fd, formatRecord(record));
+    } catch (error) {
+      // A failing disk must not take the coordinator down with it: leases live on in memory, and as a partial line
+      // may be on disk, the next append rewrites the whole file from them rather than extend it.
+      this.releaseFd(false);
+      if (!this.failing) logger.error({ path: this.path, err: error }, `cannot write lease journal ${this.path}: will rewrite it on the next change`);
+      this.failing = true;
+      return;
+    }
+    if (this.failing) logger.info({ path: this.path }, `lease journal ${this.path} is written again`);
+    this.failing = false;
+    // Batched fdatasync: a power loss may lose the last ~syncDelayMs (200 ms) of records, never older ones.
+    this.syncTimer ??= setTimeout(() => {
+      this.syncTimer = null;
+      this.sync();
+    }, this.settings.syncDelayMs).unref();
+  }
+
+  private sync(): void {
+    if (this.fd === null) return;
+    try {
+      fdatasyncSync(this.fd);
+    } catch (error) {
+      this.settings.logger.warn({ path: this.path, err: error }, `could not flush lease journal ${this.path} to disk`);
+    }
+  }
+
+  private releaseFd(flush: boolean): void {
+    if (this.syncTimer !== null) clearTimeout(this.syncTimer);
+    this.syncTimer = null;
+    if (this.fd === null) return;
+    if (flush) this.sync();
+    const fd = this.fd;
+    this.fd = null;
+    // Whatever a close error means, this fd is done with: records come back from memory at the next rewrite.
+    attempt(() => closeSync(fd));
+  }
+
+  private openForAppend(): void {
+    this.fd = fsCall(this.path, 'open', () => openSync(this.path, 'a', 0o600));
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new JournalError(this.path, `lease journal ${this.path} is closed`);
+  }
+}
+
+function parseBytes(bytes: Buffer): ParsedJournal {
+  const complete = bytes.at(-1) === 0x0a;
+  const text = decodeUtf8(bytes, !complete);
+  if (text !== undefined) return parseJournal(text);
+  // Not UTF-8 as a whole: decode line by line so the good lines can still be salvaged.
+  const lines: Array<string | null> = [];
+  for (let start = 0; start < bytes.length; ) {
+    const end = bytes.indexOf(0x0a, start);
+    const stop = end === -1 ? bytes.length : end;
+    lines.push(decodeUtf8(bytes.subarray(start, stop), end === -1) ?? null);
+    start = stop + 1;
+  }
+  return parseLines(lines, complete);
+}
+
+/** `partial`: the bytes may end inside a character cut short by a torn write; that character is left out. */
+function decodeUtf8(bytes: Uint8Array, partial: boolean): string | undefined {
+  return attempt(() => new TextDecoder('utf-8', { fatal: true }).decode(bytes, { stream: partial }));
+}
+
+function acquireLock(dir: string, logger: Logger): string {
+  const lockPath = join(dir, LOCK_NAME);
+  for (let tries = 0; tries < 3; tries++) {
+    try {
+      writeFileSync(lockPath, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+      return lockPath;
+    } catch (error) {
+      if (errorCode(error) !== 'EEXIST') throw fsError(error, lockPath, 'create the lock file');
+    }
+    const text = (readIfExists(lockPath)?.toString('utf8') ?? '').trim();
+    const pid = /^[1-9]\d{0,9}$/.test(text) ? Number(text) : null;
+    if (pid !== null && isAlive(pid)) {
+      throw new JournalError(dir, `data directory ${dir} is in use by PID ${pid} (lock file ${lockPath}; remove it if that process is not oscport)`);
+    }
+    logger.info({ lockPath, pid }, `taking over lock file ${lockPath}: ${pid === null ? 'it names no PID' : `PID ${pid} is not running`}`);
+    rmQuietly(lockPath);
+  }
+  throw new JournalError(dir, `could not take lock file ${lockPath}: another process keeps creating it`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    // EPERM: the process exists but belongs to another user.
+    return errorCode(error) === 'EPERM';
+  }
+  return !isZombie(pid);
+}
+
+/** A killed coordinator not yet reaped by its parent still answers kill(pid, 0), but is gone. */
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+  } catch {
+    return false;
+  }
+}
+
+function moveAside(path: string, now: number): string {
+  const stamp = new Date(now).toISOString().replace(/[-:]/g, '').slice(0, 15); // UTC YYYYMMDDTHHMMSS
+  let target = `${path}.corrupt-${stamp}`;
+  for (let n = 1; existsSync(target); n++) target = `${path}.corrupt-${stamp}-${n}`;
+  fsCall(path, 'move aside', () => renameSync(path, target));
+  return target;
+}
+
+function readIfExists(path: string): Buffer | null {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return null;
+    throw fsError(error, path, 'read');
+  }
+}
+
+function syncPath(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function writeAll(fd: number, text: string): void {
+  const bytes = Buffer.from(text, 'utf8');
+  for (let offset = 0; offset < bytes.length; ) offset += writeSync(fd, bytes, offset);
+}
+
+function rmQuietly(path: string): void {
+  // Already gone, or not ours to remove: either way nothing is left to do.
+  attempt(() => unlinkSync(path));
+}
+
+/** `run`'s result, or undefined when it throws. */
+function attempt<T>(run: () => T): T | undefined {
+  try {
+    return run();
+  } catch {
+    return undefined;
+  }
+}
+
+function fsCall<T>(path: string, action: string, run: () => T): T {
+  try {
+    return run();
+  } catch (error) {
+    throw fsError(error, path, action);
+  }
+}
+
+const errorCode = (error: unknown): string | undefined => (error as NodeJS.ErrnoException | undefined)?.code;
+
+function fsError(error: unknown, path: string, action: string): JournalError {
+  if (error instanceof JournalError) return error;
+  const code = errorCode(error);
+  if (code === 'EACCES' || code === 'EPERM') return new JournalError(path, `permission denied: cannot ${action} ${path} (check its owner and mode)`);
+  return new JournalError(path, `cannot ${action} ${path}: ${error instanceof Error ? error.message : String(error)}`);
+}
