@@ -1,28 +1,16 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { requestPort, type PortLease } from '../src/client.js';
 import type { Coordinator } from '../src/coordinator.js';
 import { ADDRESS } from '../src/core/wire.js';
+import { CLI, oscport as run } from './helpers/cli.js';
 import { RANGES, testCoordinator } from './helpers/coordinator.js';
 import { Peer, s } from './helpers/peer.js';
 import { freeUdpPort } from './helpers/ports.js';
 
-const CLI = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));
-const run = promisify(execFile);
-
-async function oscport(...args: string[]) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const oscport = (...args: string[]) => run(args);
 
 let c: Coordinator;
 let at: string[];

@@ -1,31 +1,17 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { requestPort } from '../src/client.js';
+import { CLI, oscport } from './helpers/cli.js';
 import { RANGES } from './helpers/coordinator.js';
 import { Peer } from './helpers/peer.js';
 import { freeUdpPort } from './helpers/ports.js';
 
-// The built CLI, exactly what `npx oscport` runs (`npm test` builds first).
-const CLI = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));
-const run = promisify(execFile);
 const children: ChildProcess[] = [];
 afterEach(() => {
   for (const child of children.splice(0)) child.kill('SIGKILL');
 });
-
-async function oscport(args: string[], env: Record<string, string> = {}) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env: { ...process.env, ...env } });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 /** `oscport start` in the background; resolves once it logs that it is listening. */
 async function startDaemon(args: string[], env: Record<string, string> = {}) {

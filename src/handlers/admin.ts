@@ -1,17 +1,20 @@
+import contract from '../../protocol/messages.json' with { type: 'json' };
 import type { LeaseState, LeaseView } from '../assignments.js';
 import type { Source } from '../instance.js';
 import type { DecodedArg } from '../core/codec.js';
 import { typeTags } from '../core/wire.js';
 import type { Handler, Hub } from './hub.js';
 
+const { requests, reply: replyMessage } = contract.admin;
+
 /** [PROTOCOL §10] the admin addresses, answered on the coordinator's own port, to loopback only. */
 export const ADMIN_ADDRESS = {
-  status: '/coordinator/status',
-  leases: '/coordinator/leases',
-  lease: '/coordinator/lease',
-  release: '/coordinator/release',
-  probe: '/coordinator/probe',
-  reply: '/coordinator/reply',
+  status: requests.status.address,
+  leases: requests.leases.address,
+  lease: requests.lease.address,
+  release: requests.release.address,
+  probe: requests.probe.address,
+  reply: replyMessage.address,
 } as const;
 
 /** Keeps every reply datagram well inside the 8 KiB the protocol promises. */
@@ -85,9 +88,9 @@ function page(hub: Hub, offset: number, limit: number, state: string): Reply {
   return body;
 }
 
-export const handleAdminStatus = admin('s', (hub) => ({ ok: true, status: hub.status() }));
+export const handleAdminStatus = admin(requests.status.forms[0]!, (hub) => ({ ok: true, status: hub.status() }));
 
-export const handleAdminLeases = admin('siis', (hub, args) => {
+export const handleAdminLeases = admin(requests.leases.forms[0]!, (hub, args) => {
   const offset = args[1]!.value as number;
   const limit = args[2]!.value as number;
   const state = args[3]!.value as string;
@@ -96,13 +99,13 @@ export const handleAdminLeases = admin('siis', (hub, args) => {
   return page(hub, offset, limit, state);
 });
 
-export const handleAdminLease = admin('ss', (hub, args) => {
+export const handleAdminLease = admin(requests.lease.forms[0]!, (hub, args) => {
   const target = args[1]!.value as string;
   const lease = find(hub, target);
   return lease ? { ok: true, lease: publicView(lease) } : { ok: false, error: `no lease for ${target}` };
 });
 
-export const handleAdminRelease = admin('ss', (hub, args) => {
+export const handleAdminRelease = admin(requests.release.forms[0]!, (hub, args) => {
   const target = args[1]!.value as string;
   const lease = find(hub, target);
   if (!lease) return { ok: false, error: `no lease for ${target}` };
@@ -110,7 +113,7 @@ export const handleAdminRelease = admin('ss', (hub, args) => {
   return { ok: true, released: { tempId: lease.tempId, port: lease.port } };
 });
 
-export const handleAdminProbe = admin('si', async (hub, args) => {
+export const handleAdminProbe = admin(requests.probe.forms[0]!, async (hub, args) => {
   const port = args[1]!.value as number;
   if (!Number.isInteger(port) || port < 1 || port > 65535) return { ok: false, error: `${port} is not a port` };
   const lease = find(hub, String(port));

@@ -1,3 +1,4 @@
+import contract from '../../protocol/messages.json' with { type: 'json' };
 import type { Source } from '../instance.js';
 import type { DecodedMessage } from '../core/codec.js';
 import { ADDRESS } from '../core/wire.js';
@@ -23,12 +24,10 @@ const handlers = new Map<string, Handler>([
   [ADDRESS.port_confirmed, handlePortConfirmed],
   [ADDRESS.rms_response, handleRmsResponse],
   [ADDRESS.release, handleRelease],
-  ['/aiplayer/telemetry', handlePluginTraffic],
-  ['/aiplayer/rms', handlePluginTraffic],
-  ['/aiplayer/tone_started', handlePluginTraffic],
-  ['/aiplayer/tone_stopped', handlePluginTraffic],
-  ['/aiplayer/tone_status_response', handlePluginTraffic],
-  ['/aiplayer/uuid_assignment_confirmed', handleUuidConfirmed],
+  ...contract.pluginTraffic.addresses.map((address): [string, Handler] => [
+    address,
+    address === '/aiplayer/uuid_assignment_confirmed' ? handleUuidConfirmed : handlePluginTraffic,
+  ]),
   [ADMIN_ADDRESS.status, handleAdminStatus],
   [ADMIN_ADDRESS.leases, handleAdminLeases],
   [ADMIN_ADDRESS.lease, handleAdminLease],

@@ -1,9 +1,8 @@
 import { once } from 'node:events';
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { requestPort, type PortLease } from '../../src/client.js';
 import { RANGES, testCoordinator } from '../helpers/coordinator.js';
+import { collectLogs } from '../helpers/logs.js';
 import { ManualPlugin } from '../helpers/manual-plugin.js';
 
 const RANGE = RANGES.liveness;
@@ -19,16 +18,6 @@ async function plugin(tempId: string, coordinatorPort: number): Promise<ManualPl
   return p;
 }
 
-function logLines() {
-  const lines: Array<{ msg: string; [key: string]: unknown }> = [];
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      lines.push(JSON.parse(String(chunk)));
-      done();
-    },
-  });
-  return { lines, logger: pino({ level: 'info' }, stream) };
-}
 
 // Short intervals so a test takes a few hundred milliseconds; the rules are the same at the defaults.
 const FAST = { livenessIntervalMs: 80, reverifyIntervalMs: 10_000, probeTimeoutMs: 30, livenessProbes: 2 };
@@ -79,7 +68,7 @@ describe('liveness of bound leases', () => {
   });
 
   it('a port stolen by a newer instance is caught: the lease ends as stolen, the port is the thief\'s', async () => {
-    const { lines, logger } = logLines();
+    const { lines, logger } = collectLogs();
     const c = await testCoordinator(RANGE, { ...FAST, logger });
     const victim = await plugin('victim', c.port);
     const port = await victim.handshake();

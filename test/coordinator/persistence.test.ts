@@ -2,13 +2,12 @@ import { once } from 'node:events';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { requestPort, type PortLease } from '../../src/client.js';
 import { ADDRESS } from '../../src/core/wire.js';
 import { formatRecord, JournalError } from '../../src/journal.js';
 import { RANGES, testCoordinator } from '../helpers/coordinator.js';
+import { collectLogs } from '../helpers/logs.js';
 import { ManualPlugin } from '../helpers/manual-plugin.js';
 import { i, Peer, s } from '../helpers/peer.js';
 import { freeUdpPort } from '../helpers/ports.js';
@@ -39,16 +38,6 @@ async function plugin(tempId: string, port: number): Promise<ManualPlugin> {
   return p;
 }
 
-function capture() {
-  const lines: Array<{ level: number; msg: string; [key: string]: unknown }> = [];
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      lines.push(JSON.parse(String(chunk)));
-      done();
-    },
-  });
-  return { lines, logger: pino({ level: 'info' }, stream) };
-}
 
 const FAST = { probeTimeoutMs: 40, probeAttempts: 2 };
 
@@ -115,7 +104,7 @@ describe('leases across restarts', () => {
     const torn = formatRecord({ op: 'put', lease: { ...record, tempId: 'half', port: port + 1 }, at: Date.now() }).slice(0, 30);
     writeFileSync(join(dir, 'leases.jsonl'), `{"oscport":"leases","v":1}\n${formatRecord({ op: 'put', lease: record, at: Date.now() })}${torn}`);
 
-    const { lines, logger } = capture();
+    const { lines, logger } = collectLogs();
     const c = await testCoordinator(RANGE, { dataDir: dir, port: coordinatorPort, logger });
     await expect.poll(() => c.assignments.lease('survivor')?.state).toBe('bound');
     expect(c.assignments.lease('survivor')).toMatchObject({ port, trackId: 'TR7' });
@@ -139,7 +128,7 @@ describe('leases across restarts', () => {
     const path = join(dir, 'leases.jsonl');
     writeFileSync(path, original);
 
-    const { lines, logger } = capture();
+    const { lines, logger } = collectLogs();
     const c = await testCoordinator(RANGE, { dataDir: dir, port: coordinatorPort, logger });
     const warning = lines.find((l) => l.level === 40 && /corrupt/.test(l.msg));
     expect(warning?.msg).toContain(path);

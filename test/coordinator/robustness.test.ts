@@ -1,5 +1,3 @@
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { requestPort } from '../../src/client.js';
 import { encodeMessage } from '../../src/core/codec.js';
@@ -7,6 +5,7 @@ import { ADDRESS } from '../../src/core/wire.js';
 import { startCoordinator } from '../../src/coordinator.js';
 import { BindError } from '../../src/udp.js';
 import { RANGES, testCoordinator } from '../helpers/coordinator.js';
+import { collectLogs } from '../helpers/logs.js';
 import { f, i, Peer, s } from '../helpers/peer.js';
 
 const peers: Peer[] = [];
@@ -62,14 +61,8 @@ function badDatagram(n: number, random: () => number): Uint8Array {
 
 describe('robustness', () => {
   it('drops and counts 10,000 malformed datagrams, logs them at a bounded rate, then serves a handshake', async () => {
-    const lines: string[] = [];
-    const sink = new Writable({
-      write(chunk, _encoding, done) {
-        lines.push(String(chunk));
-        done();
-      },
-    });
-    const c = await testCoordinator(RANGES.malformed, { logger: pino({ level: 'warn' }, sink) });
+    const { lines, logger } = collectLogs('warn');
+    const c = await testCoordinator(RANGES.malformed, { logger });
     const attacker = await Peer.bind();
     peers.push(attacker);
     const random = mulberry32(7);

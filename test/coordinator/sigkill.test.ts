@@ -4,14 +4,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AdminClient } from '../../src/admin/client.js';
 import { requestPort, type PortLease } from '../../src/client.js';
+import { CLI } from '../helpers/cli.js';
 import { RANGES } from '../helpers/coordinator.js';
 import { freeUdpPort } from '../helpers/ports.js';
 
-const CLI = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
 const children: ChildProcess[] = [];
 const leases: PortLease[] = [];
 let dir: string | undefined;
