@@ -49,13 +49,13 @@ export const realClock: Clock = {
 export async function startCoordinator(options: CoordinatorOptions = {}): Promise<Coordinator> {
   const { logger = silentLogger, clock = realClock, portIsFree = createPortCheck(), createNonce: nonce = createNonce, ...overrides } = options;
   const settings = validateSettings({ ...DEFAULT_SETTINGS, ...withoutUndefined(overrides) });
-  // The journal's lock is taken before the port: a second coordinator on this data directory stops here.
-  const opened = settings.dataDir === null ? undefined : openJournal(settings.dataDir, { logger });
-  let socket: dgram.Socket;
+  // The port first: a second `oscport start` must be told who holds the port, not the data directory.
+  const socket = await bindExclusive(settings.host, settings.port);
+  let opened: ReturnType<typeof openJournal> | undefined;
   try {
-    socket = await bindExclusive(settings.host, settings.port);
+    opened = settings.dataDir === null ? undefined : openJournal(settings.dataDir, { logger });
   } catch (err) {
-    opened?.journal.close();
+    await closeSocket(socket);
     throw err;
   }
   const { port } = socket.address();

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { requestPort } from '../src/client.js';
-import { CLI, oscport } from './helpers/cli.js';
+import { CLI, freshDataDir, oscport } from './helpers/cli.js';
 import { RANGES } from './helpers/coordinator.js';
 import { Peer } from './helpers/peer.js';
 import { freeUdpPort } from './helpers/ports.js';
@@ -14,8 +14,11 @@ afterEach(() => {
 });
 
 /** `oscport start` in the background; resolves once it logs that it is listening. */
-async function startDaemon(args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [CLI, 'start', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+async function startDaemon(args: string[], env: Record<string, string> = {}, dataDir = freshDataDir()) {
+  const child = spawn(process.execPath, [CLI, 'start', '--data-dir', dataDir, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.push(child);
   const lines = createInterface({ input: child.stdout! });
   for await (const line of lines) {
@@ -55,6 +58,7 @@ describe('oscport CLI', () => {
     const squatter = await Peer.bind(0, { reuseAddr: true });
     try {
       const started = Date.now();
+      // The default data directory, shared with the coordinator that runs: the port is what it must name.
       const result = await oscport(['start', '--port', String(squatter.port), '--pool', POOL]);
       expect(Date.now() - started).toBeLessThan(2000);
       expect(result.code).toBe(1);
@@ -63,6 +67,17 @@ describe('oscport CLI', () => {
     } finally {
       await squatter.close();
     }
+  });
+
+  it('a second coordinator with the same port and data directory exits 1, naming the port and the first one', async () => {
+    const dataDir = freshDataDir();
+    const first = await startDaemon(['--port', String(await freeUdpPort()), '--pool', POOL], {}, dataDir);
+    const started = Date.now();
+    const second = await oscport(['start', '--port', String(first.port), '--pool', POOL, '--data-dir', dataDir]);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain(`127.0.0.1:${first.port} is already in use`);
+    if (process.platform === 'linux') expect(second.stderr).toContain(`PID ${first.child.pid}`);
   });
 
   it('start takes settings from the environment, serves, and stops cleanly on SIGTERM and SIGINT', async () => {

@@ -1,4 +1,7 @@
 import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
@@ -16,4 +19,9 @@ export async function oscport(args: string[], env: Record<string, string> = {}) 
     const e = err as { code: number; stdout: string; stderr: string };
     return { code: e.code, stdout: e.stdout, stderr: e.stderr };
   }
+}
+
+/** A data directory of its own for one coordinator: tests never share leases, nor touch the user's. */
+export function freshDataDir(): string {
+  return mkdtempSync(join(tmpdir(), 'oscport-cli-'));
 }
