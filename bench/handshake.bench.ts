@@ -1,5 +1,8 @@
 import { execFile } from 'node:child_process';
 import dgram from 'node:dgram';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -55,7 +58,9 @@ function verifiedSpan(count: number): Promise<number> {
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 const server = await echoServer();
-const coordinator = await startCoordinator({ port: 0, poolLow: 24000, poolHigh: 24000 + instances + 99, reserved: [] });
+// Leases journalled as `oscport start` does: persistence is part of what is measured.
+const dataDir = mkdtempSync(join(tmpdir(), 'oscport-bench-'));
+const coordinator = await startCoordinator({ port: 0, poolLow: 24000, poolHigh: 24000 + instances + 99, reserved: [], dataDir });
 const echoMs: number[] = [];
 const handshakeMs: number[] = [];
 process.stderr.write(`oscport bench: ${instances} instances at once, ${rounds} rounds after a warm-up, node ${process.version}\n`);
@@ -83,3 +88,4 @@ console.log(`handshakes per second:                    ${Math.round((instances /
 console.log(`coordinator: ${counters.bound} bound, ${counters.repeatedRequests} repeated requests, ${counters.malformed} malformed`);
 await coordinator.close();
 server.close();
+rmSync(dataDir, { recursive: true, force: true });

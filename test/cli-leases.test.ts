@@ -1,9 +1,11 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { networkInterfaces } from 'node:os';
 import { createInterface } from 'node:readline';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { requestPort, type PortLease } from '../src/client.js';
 import type { Coordinator } from '../src/coordinator.js';
+import { encodeMessage } from '../src/core/codec.js';
 import { ADDRESS } from '../src/core/wire.js';
 import { CLI, oscport as run } from './helpers/cli.js';
 import { RANGES, testCoordinator } from './helpers/coordinator.js';
@@ -137,5 +139,27 @@ describe('the lease CLI against a live coordinator', () => {
     expect(none.stderr).toMatch(/no coordinator answering on 127\.0\.0\.1:\d+/);
     expect((await oscport('probe', 'abc', ...at)).code).toBe(2);
     expect((await oscport('leases', '--coordinator', 'nonsense')).code).toBe(2);
+  });
+});
+
+describe('admin access', () => {
+  const external = Object.values(networkInterfaces())
+    .flat()
+    .find((address) => address?.family === 'IPv4' && !address.internal)?.address;
+
+  it.skipIf(external === undefined)('refuses admin requests that do not come from loopback', async () => {
+    const open = await testCoordinator(RANGES.admin, { host: '0.0.0.0' });
+    const outsider = await Peer.bind(0, { host: external! });
+    try {
+      outsider.socket.send(
+        encodeMessage({ address: '/coordinator/status', args: [{ type: 's', value: 'req-1' }] }),
+        open.port,
+        external!,
+      );
+      await expect.poll(() => open.stats().counters.adminRefused).toBe(1);
+      expect(outsider.pending()).toEqual([]);
+    } finally {
+      await outsider.close();
+    }
   });
 });
