@@ -41,7 +41,6 @@ const END_MESSAGES = {
   stolen: 'lease ended: another instance answers on its port',
 } as const;
 
-
 export type LeaseState = 'requesting' | 'assigned' | 'verifying' | 'bound';
 
 export interface LeaseView {
@@ -65,7 +64,6 @@ export interface AssignmentEvents {
   released: [{ tempId: string }];
   expired: [{ tempId: string }];
   stolen: [{ tempId: string }];
-  lost: [{ tempId: string; port: number; heldBy: string }];
 }
 
 interface PendingProbe {
@@ -459,7 +457,6 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
       this.options.counters.steals++;
       this.options.logger.warn({ port, tempId: previous, stolenBy: tempId }, 'lease ended: port stolen by another instance (co-bound with SO_REUSEADDR)');
     }
-    this.emitSettled('lost', { tempId: previous, port, heldBy: tempId });
     loser.actor.send({ type: 'PORT_LOST', heldBy: tempId });
   }
 

@@ -25,9 +25,9 @@ export class Liveness {
   constructor(
     private readonly clock: Clock,
     private readonly settings: LivenessSettings,
-    private readonly onDue: (tempId: string) => void,
+    onDue: (tempId: string) => void,
   ) {
-    this.deadlines = new Deadlines(clock, (tempId) => this.fire(tempId));
+    this.deadlines = new Deadlines(clock, onDue);
   }
 
   /** The lease was just proved: count both intervals from now. */
@@ -88,9 +88,5 @@ export class Liveness {
       timing.lastSeen + this.settings.livenessIntervalMs,
       timing.lastVerified + this.settings.reverifyIntervalMs,
     );
-  }
-
-  private fire(tempId: string): void {
-    this.onDue(tempId);
   }
 }
