@@ -262,7 +262,9 @@ describe('oscport leases', () => {
       const interrupt = new AbortController();
       const before = fake.requests.length;
       const pending = oscport(['leases', '--watch', ...args, '-c', fake.address], { watchIntervalMs: 20, interrupt: interrupt.signal, tty });
-      await until(() => fake.requests.length >= before + 3);
+      // Each request goes out only after the previous draw: a fourth request ID proves three were drawn
+      // (IDs, not datagrams: a slow reply makes the client send the same request again).
+      await until(() => new Set(fake.requests.slice(before).map((r) => r.requestId)).size >= 4);
       interrupt.abort();
       return pending;
     };
