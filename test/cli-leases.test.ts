@@ -58,6 +58,17 @@ describe('the lease CLI against a live coordinator', () => {
       expect(assigned.map((r) => r.tempId)).toEqual(['cli-pending']);
       const bound = JSON.parse((await oscport('leases', '--json', '--state', 'bound', ...at)).stdout) as unknown[];
       expect(bound).toHaveLength(3);
+      // Two instances at one endpoint: one has the offer, the other waits for its turn, holding no port.
+      // (Which one waits can change: an unanswered offer at a shared endpoint passes the turn on.)
+      pending.send(c.port, ADDRESS.request_port, s('cli-waiting'), { type: 'i', value: -1 });
+      await expect.poll(() => c.stats().leases.requesting).toBe(1);
+      const waiting = JSON.parse((await oscport('leases', '--json', '--state', 'requesting', ...at)).stdout) as Array<{
+        tempId: string;
+      }>;
+      expect(waiting).toEqual([expect.objectContaining({ port: null, state: 'requesting' })]);
+      const table = await oscport('leases', ...at);
+      expect(table.code).toBe(0);
+      expect(table.stdout).toMatch(/cli-(waiting|pending)\s+-\s+requesting/);
       expect((await oscport('leases', '--state', 'sleeping', ...at)).code).toBe(2);
     } finally {
       await pending.close();

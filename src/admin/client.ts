@@ -8,7 +8,8 @@ export type LeaseState = (typeof LEASE_STATES)[number];
 
 export interface LeaseInfo {
   tempId: string;
-  port: number;
+  /** null while the instance holds no port (waiting for an offer). */
+  port: number | null;
   state: LeaseState;
   trackId: string | null;
   /** Since the lease was bound (or created). */
@@ -253,7 +254,7 @@ function parseLease(verb: string, value: unknown): LeaseInfo {
   const ok =
     isObject(value) &&
     typeof value.tempId === 'string' &&
-    isPort(value.port) &&
+    (value.port === null || isPort(value.port)) &&
     (LEASE_STATES as readonly unknown[]).includes(value.state) &&
     (value.trackId === null || typeof value.trackId === 'string') &&
     isDuration(value.ageMs) &&

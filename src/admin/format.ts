@@ -29,7 +29,7 @@ interface Column {
 
 const LEASE_COLUMNS: readonly Column[] = [
   { title: 'TEMPID', cell: (l) => printable(l.tempId) },
-  { title: 'PORT', right: true, cell: (l) => String(l.port) },
+  { title: 'PORT', right: true, cell: (l) => (l.port === null ? '-' : String(l.port)) },
   { title: 'STATE', cell: (l) => l.state },
   { title: 'TRACK', cell: (l) => (l.trackId === null ? '-' : printable(l.trackId)) },
   { title: 'AGE', right: true, cell: (l) => formatDuration(l.ageMs) },

@@ -68,9 +68,10 @@ function find(hub: Hub, target: string): LeaseView | undefined {
   return hub.assignments.lease(target);
 }
 
+/** [PROTOCOL §10] `port` is null while the instance holds none. */
 function publicView(lease: LeaseView) {
   const { tempId, port, state, trackId, ageMs, lastSeenMs, rttMs, endpoint } = lease;
-  return { tempId, port, state, trackId, ageMs, lastSeenMs, rttMs, endpoint: endpoint ?? null };
+  return { tempId, port: port < 0 ? null : port, state, trackId, ageMs, lastSeenMs, rttMs, endpoint: endpoint ?? null };
 }
 
 /** Ordered by port, then tempID, so pages are stable while nothing changes. */
