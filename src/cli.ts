@@ -236,6 +236,10 @@ interface SimulateFlags {
 
 async function runSimulate(flags: SimulateFlags): Promise<void> {
   const progress = createProgress(flags.plugins);
+  // Ctrl-C stops the waiting (or the holding): the summary still tells what happened.
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
   const report = (summary: SimulationSummary) => {
     progress.finish();
     process.stdout.write(flags.json ? `${JSON.stringify(summary)}\n` : `${formatSummary(summary)}\n`);
@@ -247,16 +251,19 @@ async function runSimulate(flags: SimulateFlags): Promise<void> {
     responsePort: flags.responsePort,
     ...(flags.timeout === undefined ? {} : { timeoutMs: flags.timeout }),
     onProgress: (verified, failed) => progress.update(verified, failed),
+    signal: stop.signal,
     ...(flags.hold
       ? {
           hold: async (held) => {
             report(held);
+            if (stop.signal.aborted) return;
             process.stderr.write(`holding ${held.bound} plugins; Ctrl-C to stop\n`);
-            await new Promise((resolve) => process.once('SIGINT', resolve).once('SIGTERM', resolve));
+            await new Promise((resolve) => stop.signal.addEventListener('abort', resolve, { once: true }));
           },
         }
       : {}),
   });
+  process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
   if (!flags.hold) report(summary);
   if (summary.failed > 0) process.exitCode = EXIT_FAILURE;
 }

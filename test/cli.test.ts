@@ -95,6 +95,25 @@ describe('oscport CLI', () => {
     }
   });
 
+  it('simulate stopped with Ctrl-C still reports what happened, and exits 1 when plugins are left without a port', async () => {
+    const silent = await Peer.bind();
+    try {
+      const sim = spawn(process.execPath, [CLI, 'simulate', '--plugins', '4', '--coordinator', `127.0.0.1:${silent.port}`,
+        '--response-port', String(await freeUdpPort()), '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      children.push(sim);
+      let stdout = '';
+      sim.stdout!.on('data', (chunk) => (stdout += String(chunk)));
+      // Its requests have gone out, so it is waiting: a coordinator that never answers.
+      await silent.next('/aiplayer/request_port');
+      sim.kill('SIGINT');
+      const [code] = await once(sim, 'exit');
+      expect(code).toBe(1);
+      expect(JSON.parse(stdout)).toMatchObject({ plugins: 4, bound: 0, failed: 4 });
+    } finally {
+      await silent.close();
+    }
+  });
+
   it('simulate plays deployed plugins against a running coordinator and reports a summary', async () => {
     const daemon = await startDaemon(['--port', String(await freeUdpPort()), '--pool', POOL]);
     const shared = await freeUdpPort();

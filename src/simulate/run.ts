@@ -15,6 +15,8 @@ export interface SimulationOptions {
   onProgress?: (verified: number, failed: number, total: number) => void;
   /** Keeps the plugins running (answering probes, holding their ports) until the promise it returns settles. */
   hold?: (summary: SimulationSummary) => Promise<void>;
+  /** Stops waiting (Ctrl-C): the summary then tells what was bound so far. */
+  signal?: AbortSignal;
 }
 
 export interface SimulationSummary {
@@ -65,7 +67,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   try {
     // One after another, as a DAW instantiates tracks: with the bug, the last one bound owns the shared port.
     for (const plugin of plugins) await plugin.start();
-    await settle(plugins, options.timeoutMs ?? BASE_TIMEOUT_MS + TIMEOUT_PER_BUGGY_MS * buggy, options.onProgress);
+    await settle(plugins, options.timeoutMs ?? BASE_TIMEOUT_MS + TIMEOUT_PER_BUGGY_MS * buggy, options.onProgress, options.signal);
     const summary = summarize(plugins, buggy, performance.now() - startedAt);
     await options.hold?.(summary);
     return summary;
@@ -78,6 +80,7 @@ function settle(
   plugins: readonly DeployedPlugin[],
   timeoutMs: number,
   onProgress: SimulationOptions['onProgress'],
+  signal: AbortSignal | undefined,
 ): Promise<void> {
   const total = plugins.length;
   let verified = 0;
@@ -88,9 +91,11 @@ function settle(
     const timer = setTimeout(finish, timeoutMs);
     function finish() {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', finish);
       for (const detach of detachers) detach();
       resolve();
     }
+    signal?.addEventListener('abort', finish, { once: true });
     function changed() {
       onProgress?.(verified, failed.size, total);
       // A failed bind leaves the deployed plugin with no receiver: nothing more can reach it.
@@ -117,7 +122,7 @@ function settle(
         plugin.off('verified', onVerified).off('error-status', onErrorStatus).off('bind-failed', onBindFailed),
       );
     }
-    if (total === 0) finish();
+    if (total === 0 || signal?.aborted) finish();
     for (const plugin of plugins) plugin.sendRequest();
   });
 }
