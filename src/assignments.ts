@@ -38,7 +38,6 @@ const END_MESSAGES = {
   lapsed: 'offer lapsed: instance never confirmed',
   released: 'port released',
   expired: 'lease expired: no answer to its probes (the instance is gone, or a socket that does not answer took its port)',
-  stolen: 'lease ended: another instance answers on its port',
 } as const;
 
 export type LeaseState = 'requesting' | 'assigned' | 'verifying' | 'bound';
@@ -108,7 +107,7 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
       now: () => clock.now(),
     });
     this.keeper = new LeaseKeeper(options.store, this.wallNow, (instance) =>
-      this.instances.get(instance.tempId) === instance ? this.view(instance) : undefined,
+      this.instances.get(instance.tempId) === instance ? this.standing(instance) : undefined,
     );
     this.offers = new Offers({
       pool: this.pool,
@@ -298,6 +297,12 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
     return views;
   }
 
+  countByState(): Record<LeaseState, number> {
+    const counts: Record<LeaseState, number> = { requesting: 0, assigned: 0, verifying: 0, bound: 0 };
+    for (const instance of this.instances.values()) counts[this.standing(instance).state]++;
+    return counts;
+  }
+
   lease(tempId: string): LeaseView | undefined {
     const instance = this.instances.get(tempId);
     return instance && this.view(instance);
@@ -352,6 +357,7 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
       rttMs: null,
       persistedPort: undefined,
       endedAs: undefined,
+      lostTo: undefined,
     };
     this.instances.set(tempId, instance);
     const forget = () => {
@@ -381,14 +387,20 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
     return this.createInstance(tempId, undefined, source.address, -1);
   }
 
-  private view(instance: Instance): LeaseView {
+  /** The top-level state and the port, all that the store and the counts need. */
+  private standing(instance: Instance): { state: LeaseState; port: number } {
     const snapshot = instance.actor.getSnapshot();
     const state = (typeof snapshot.value === 'string' ? snapshot.value : Object.keys(snapshot.value)[0]) as LeaseState;
+    return { state, port: snapshot.context.port };
+  }
+
+  private view(instance: Instance): LeaseView {
+    const { state, port } = this.standing(instance);
     const now = this.options.clock.now();
     const lastSeen = this.liveness.lastSeen(instance.tempId);
     return {
       tempId: instance.tempId,
-      port: snapshot.context.port,
+      port,
       state,
       endpoint: instance.endpoint?.key,
       trackId: instance.trackId,
@@ -453,10 +465,8 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
     if (previous === undefined || previous === tempId) return;
     const loser = this.instances.get(previous);
     if (!loser || loser.actor.getSnapshot().context.port !== port) return;
-    if (loser.actor.getSnapshot().matches('bound') || loser.persistedPort === port) {
-      this.options.counters.steals++;
-      this.options.logger.warn({ port, tempId: previous, stolenBy: tempId }, 'lease ended: port stolen by another instance (co-bound with SO_REUSEADDR)');
-    }
+    // The machine decides whether this ends the lease as stolen or only fails a verification.
+    loser.lostTo = { port, heldBy: tempId };
     loser.actor.send({ type: 'PORT_LOST', heldBy: tempId });
   }
 
@@ -567,9 +577,15 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
       // A restored lease ends without ever re-entering `bound`.
       if (instance.persistedPort !== undefined) this.keeper.dropWhenSettled(instance);
     }
-    if (how === 'expired') this.options.counters.expiries++;
-    else if (how !== 'stolen') this.options.counters[how]++; // steals are counted where they are detected
-    this.options.logger.info({ tempId }, END_MESSAGES[how]);
+    if (how === 'stolen') {
+      this.options.counters.steals++;
+      const { port, heldBy } = instance?.lostTo ?? { port: -1, heldBy: '' };
+      this.options.logger.warn({ port, tempId, stolenBy: heldBy }, 'lease ended: port stolen by another instance (co-bound with SO_REUSEADDR)');
+    } else {
+      if (how === 'expired') this.options.counters.expiries++;
+      else this.options.counters[how]++;
+      this.options.logger.info({ tempId }, END_MESSAGES[how]);
+    }
     this.emitSettled(how, { tempId });
   }
 }

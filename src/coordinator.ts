@@ -86,7 +86,7 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
     uptimeMs: Math.round(clock.now() - startedAt),
     dataDir: settings.dataDir,
     pool: { size: assignments.pool.size, free: assignments.pool.free, quarantined: assignments.pool.quarantined },
-    leases: countByState(assignments),
+    leases: assignments.countByState(),
     counters: { ...counters },
     receiveBuffer,
   });
@@ -151,12 +151,6 @@ function onDatagram(hub: Hub, data: Buffer, rinfo: dgram.RemoteInfo, logger: Log
       logger.error({ err, address: message.address }, 'handler failed');
     }
   }
-}
-
-function countByState(assignments: Assignments): Record<string, number> {
-  const counts: Record<string, number> = { requesting: 0, assigned: 0, verifying: 0, bound: 0 };
-  for (const lease of assignments.leases()) counts[lease.state] = (counts[lease.state] ?? 0) + 1;
-  return counts;
 }
 
 function withoutUndefined<T extends object>(value: T): Partial<T> {

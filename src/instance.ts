@@ -42,6 +42,8 @@ export interface Instance {
   persistedPort: number | undefined;
   /** How it ended, for the store's record. */
   endedAs: string | undefined;
+  /** The port a probe showed another instance receiving on, and who: told to the log if the lease ends as stolen. */
+  lostTo: { port: number; heldBy: string } | undefined;
 }
 
 export function endpointOf(host: string, port: number): Endpoint {
