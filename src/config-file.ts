@@ -31,20 +31,6 @@ export function readConfigFile(path: string): Record<string, unknown> {
   return data as Record<string, unknown>;
 }
 
-/**
- * A config value as the text its flag would take, so that the file, the
- * environment and the command line go through one parser per setting.
- */
-export function asFlagText(path: string, key: string, value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
-  if (Array.isArray(value) && value.every((item) => typeof item === 'number')) return value.join(',');
-  if (value !== null && typeof value === 'object' && 'low' in value && 'high' in value) {
-    return `${String((value as { low: unknown }).low)}-${String((value as { high: unknown }).high)}`;
-  }
-  throw new ConfigFileError(path, `${key}: ${JSON.stringify(value)} is not a value this setting takes`);
-}
-
 /** The closest known name, for "did you mean". */
 export function closestName(name: string, known: readonly string[]): string | undefined {
   let best: string | undefined;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { asFlagText, closestName, ConfigFileError, readConfigFile } from '../src/config-file.js';
+import { closestName, readConfigFile } from '../src/config-file.js';
 import { oscport } from './helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'oscport-config-'));
@@ -78,14 +78,6 @@ describe('the config file', () => {
 });
 
 describe('config file helpers', () => {
-  it('turns values into the text their flag takes', () => {
-    expect(asFlagText('f', 'port', 9001)).toBe('9001');
-    expect(asFlagText('f', 'reserve', [9000, 9001])).toBe('9000,9001');
-    expect(asFlagText('f', 'pool', { low: 1, high: 2 })).toBe('1-2');
-    expect(asFlagText('f', 'host', '127.0.0.1')).toBe('127.0.0.1');
-    expect(() => asFlagText('f', 'port', true)).toThrow(ConfigFileError);
-  });
-
   it('suggests the closest known name, or none when nothing is close', () => {
     expect(closestName('probTimeout', ['probeTimeout', 'port'])).toBe('probeTimeout');
     expect(closestName('zzzzzzzz', ['probeTimeout', 'port'])).toBeUndefined();

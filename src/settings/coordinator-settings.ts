@@ -1,0 +1,145 @@
+import { homedir } from 'node:os';
+import type { AssignmentSettings } from '../../machines/port-assignment.js';
+import { defaultDataDir } from '../data-dir.js';
+import { checkSettings, fixedDefaults } from './resolve.js';
+import { settingsFor, type SettingsTable } from './table.js';
+import { list, oneOf, path, port, portRange, SettingsError, text, wholeNumber } from './values.js';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface CoordinatorSettings extends AssignmentSettings {
+  host: string;
+  port: number;
+  poolLow: number;
+  poolHigh: number;
+  /** Ports of the pool range never offered, besides the coordinator's own port. */
+  reserved: number[];
+  /** How long a port that failed a binding stays out of circulation. */
+  quarantineMs: number;
+  /** SO_RCVBUF asked for: a 1000-instance burst must not overflow the socket. */
+  receiveBufferBytes: number;
+  /** Instances known at once (pending and bound); past it the oldest never verified is evicted, else `busy`. */
+  maxInstances: number;
+  /** Instances waiting at one response endpoint; more get `busy`. 512: a DAW's worth of deployed plugins on 50000. */
+  maxWaitingPerEndpoint: number;
+  logLevel: LogLevel;
+  /** A bound lease silent this long is probed. */
+  livenessIntervalMs: number;
+  /** A bound lease is probed at least this often, however chatty: a stolen port still sends. */
+  reverifyIntervalMs: number;
+  /** Where leases persist; null keeps them in memory only. */
+  dataDir: string | null;
+}
+
+/** The assignment wait doubles up to this; not a setting of `start`. */
+const ASSIGN_TIMEOUT_MAX_MS = 16_000;
+
+const { setting } = settingsFor<CoordinatorSettings>();
+const ms = (min: number) => wholeNumber({ min, argument: 'MS' });
+const count = (min: number) => wholeNumber({ min });
+
+/**
+ * The settings of `oscport start`, in the order --help, --print-config and the README show them.
+ * A row is all a new setting needs: its flag, variable, config key, checks and README line follow.
+ */
+export const COORDINATOR_SETTINGS: SettingsTable<CoordinatorSettings> = [
+  setting({
+    key: 'port',
+    short: '-p',
+    type: port,
+    default: 9001,
+    fills: 'port',
+    // The library and the tests let the OS pick; from the command line nobody could find that coordinator.
+    apiAlsoAccepts: [0],
+    description: 'UDP port the coordinator owns (exclusively)',
+  }),
+  setting({ key: 'host', type: text('ADDR'), default: '127.0.0.1', fills: 'host', description: 'IPv4 address it binds' }),
+  setting({
+    key: 'pool',
+    type: portRange,
+    default: { low: 9000, high: 9999 },
+    fills: { write: ({ low, high }) => ({ poolLow: low, poolHigh: high }), read: ({ poolLow, poolHigh }) => ({ low: poolLow, high: poolHigh }) },
+    description: 'ports handed out',
+  }),
+  setting({
+    key: 'reserve',
+    type: list(port),
+    // Old plugins still listen on 9000.
+    default: [9000],
+    fills: 'reserved',
+    description: "pool ports never handed out (`\"\"` for none); the coordinator's own port is always left out",
+  }),
+  setting({ key: 'logLevel', type: oneOf(LOG_LEVELS, 'LEVEL'), default: 'info', fills: 'logLevel', description: LOG_LEVELS.join(', ') }),
+  // A DAW loading a project runs every plugin's constructor on the message thread that also
+  // handles OSC: answers can take seconds, so waits start at 1 s and double.
+  setting({
+    key: 'assignTimeout',
+    type: ms(1),
+    default: 1000,
+    fills: 'assignTimeoutMs',
+    description: `first wait for a confirmation before re-sending an assignment; doubles, up to ${ASSIGN_TIMEOUT_MAX_MS / 1000} s`,
+  }),
+  setting({ key: 'assignResends', type: count(0), default: 5, fills: 'assignResends', description: 're-sends before an unconfirmed offer lapses' }),
+  setting({ key: 'probeTimeout', type: ms(1), default: 1000, fills: 'probeTimeoutMs', description: 'first wait for a probe answer; doubles' }),
+  setting({ key: 'probeAttempts', type: count(1), default: 4, fills: 'probeAttempts', description: 'probes before a binding counts as failed' }),
+  setting({ key: 'maxTries', type: count(1), default: 5, fills: 'maxTries', description: 'binding attempts per request, then `retries_exhausted`' }),
+  setting({ key: 'quarantine', type: ms(0), default: 60_000, fills: 'quarantineMs', description: 'how long a port that failed a binding is kept out' }),
+  setting({
+    key: 'maxInstances',
+    type: count(1),
+    default: 4096,
+    fills: 'maxInstances',
+    description: 'instances tracked at once; past it the oldest instance never verified is evicted, else `busy`',
+  }),
+  setting({
+    key: 'maxWaitingPerEndpoint',
+    type: count(1),
+    default: 512,
+    fills: 'maxWaitingPerEndpoint',
+    description: 'instances waiting at one response endpoint; more get `busy`',
+  }),
+  setting({
+    key: 'dataDir',
+    type: path('DIR'),
+    computeDefault: (env) => defaultDataDir(env, process.platform, homedir()),
+    documentedDefault: 'see below',
+    fills: 'dataDir',
+    // startCoordinator without a data directory keeps leases in memory.
+    apiAlsoAccepts: [null],
+    description: 'where leases persist',
+  }),
+  setting({ key: 'livenessInterval', type: ms(1), default: 10_000, fills: 'livenessIntervalMs', description: 'silence after which a bound lease is probed' }),
+  setting({
+    key: 'reverifyInterval',
+    type: ms(1),
+    default: 60_000,
+    fills: 'reverifyIntervalMs',
+    description: 'longest time between probes of a bound lease, however chatty',
+  }),
+  setting({ key: 'livenessProbes', type: count(1), default: 3, fills: 'livenessProbes', description: 'unanswered probes before a lease expires' }),
+];
+
+export const DEFAULT_SETTINGS: Readonly<CoordinatorSettings> = Object.freeze({
+  ...(fixedDefaults(COORDINATOR_SETTINGS) as Omit<CoordinatorSettings, 'receiveBufferBytes' | 'assignTimeoutMaxMs' | 'dataDir'>),
+  // Not settings of `start`: tuned here, or given in code.
+  receiveBufferBytes: 8 * 1024 * 1024,
+  assignTimeoutMaxMs: ASSIGN_TIMEOUT_MAX_MS,
+  dataDir: null,
+});
+
+/** Checks settings given in code: each field as its row allows, then what no single field can (the pool must leave ports to offer). */
+export function validateSettings(settings: CoordinatorSettings): CoordinatorSettings {
+  checkSettings(COORDINATOR_SETTINGS, settings);
+  for (const [key, value] of Object.entries(settings)) {
+    if (typeof value === 'number' && (!Number.isFinite(value) || value < 0)) {
+      throw new SettingsError(key, `${value} must be a number of 0 or more`);
+    }
+  }
+  const reserved = new Set(settings.reserved);
+  reserved.add(settings.port);
+  let usable = 0;
+  for (let candidate = settings.poolLow; candidate <= settings.poolHigh; candidate++) if (!reserved.has(candidate)) usable++;
+  if (usable === 0) throw new SettingsError('pool', 'no port left to offer after the reserved ones');
+  return settings;
+}

@@ -1,0 +1,50 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { COORDINATOR_SETTINGS, DEFAULT_SETTINGS, readmeTable, validateSettings, withReadmeTable } from '../../src/settings/index.js';
+
+describe("the coordinator's settings", () => {
+  it('default as they always have', () => {
+    expect(DEFAULT_SETTINGS).toEqual({
+      host: '127.0.0.1',
+      port: 9001,
+      poolLow: 9000,
+      poolHigh: 9999,
+      reserved: [9000],
+      quarantineMs: 60_000,
+      receiveBufferBytes: 8 * 1024 * 1024,
+      maxInstances: 4096,
+      maxWaitingPerEndpoint: 512,
+      logLevel: 'info',
+      assignTimeoutMs: 1000,
+      assignTimeoutMaxMs: 16_000,
+      assignResends: 5,
+      probeTimeoutMs: 1000,
+      probeAttempts: 4,
+      maxTries: 5,
+      livenessIntervalMs: 10_000,
+      reverifyIntervalMs: 60_000,
+      livenessProbes: 3,
+      dataDir: null,
+    });
+    expect(Object.isFrozen(DEFAULT_SETTINGS)).toBe(true);
+  });
+
+  it('given in code, are checked by their rows (port 0 and no data directory allowed), then across fields', () => {
+    const valid = { ...DEFAULT_SETTINGS, port: 0, dataDir: null };
+    expect(validateSettings(valid)).toBe(valid);
+    expect(() => validateSettings({ ...DEFAULT_SETTINGS, maxTries: 0 })).toThrow('maxTries: 0 is less than 1');
+    expect(() => validateSettings({ ...DEFAULT_SETTINGS, quarantineMs: Number.NaN })).toThrow('quarantineMs: NaN is not a whole number');
+    expect(() => validateSettings({ ...DEFAULT_SETTINGS, poolLow: 9999, poolHigh: 9000 })).toThrow('pool: 9999 is above 9000');
+    expect(() => validateSettings({ ...DEFAULT_SETTINGS, reserved: [9000, 70000] })).toThrow('reserved[1]: 70000 is outside 1-65535');
+    expect(() => validateSettings({ ...DEFAULT_SETTINGS, receiveBufferBytes: -1 })).toThrow('receiveBufferBytes: -1 must be a number of 0 or more');
+    expect(() => validateSettings({ ...DEFAULT_SETTINGS, poolLow: 9000, poolHigh: 9001, reserved: [9000] })).toThrow(
+      'pool: no port left to offer after the reserved ones',
+    );
+  });
+
+  it('are the table in README.md (`npm run settings:readme` rewrites it)', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const expected = withReadmeTable(readme, readmeTable(COORDINATOR_SETTINGS));
+    expect(readme, 'README.md is out of date with src/settings: run `npm run settings:readme`').toBe(expected);
+  });
+});
