@@ -1,0 +1,17 @@
+/** What the meter bridge has seen since it started; shared by the meter socket, the sessions and the bridge. */
+export function createAtlasCounters() {
+  return {
+    /** UDP datagrams received on the meter socket. */
+    datagrams: 0,
+    /** Datagrams from an address no processor is configured at: dropped. */
+    unknownSources: 0,
+    /** Lines (TCP or UDP) that were not a message: not JSON, a wrong shape, or too long. Dropped. */
+    badLines: 0,
+    /** Values delivered to consumers. */
+    updates: 0,
+    /** Values for a parameter nobody subscribes to (any longer): dropped. */
+    unwantedUpdates: 0,
+  };
+}
+
+export type AtlasCounters = ReturnType<typeof createAtlasCounters>;

@@ -1,0 +1,216 @@
+import net from 'node:net';
+import { createActor } from 'xstate';
+import { atlasSessionMachine, type Batch, type SessionSettings } from '../../machines/atlas-session.js';
+import type { Clock } from '../instance.js';
+import type { Logger } from '../log.js';
+import type { AtlasCounters } from './counters.js';
+import { encodeMessage, KEEPALIVE_PARAM, KEEPALIVE_REQUEST, LineSplitter, parseLine, type AtlasMessage, type Id } from './protocol.js';
+import type { ThrottledWarn } from './throttle.js';
+
+export type SessionState = 'connecting' | 'subscribing' | 'connected' | 'backoff' | 'stopped';
+
+/** A wanted parameter as the device sees it: asked for, confirmed (ack or a value), or refused. */
+export type DeviceSubscription =
+  | { state: 'pending' | 'active' }
+  | { state: 'failed'; error: { code: number | undefined; message: string } };
+
+export interface AtlasSessionOptions {
+  id: string;
+  host: string;
+  tcpPort: number;
+  settings: SessionSettings;
+  /** In [0, 1): spreads this session's reconnects apart from other sessions'. */
+  jitterSeed: number;
+  clock: Clock;
+  logger: Logger;
+  warn: ThrottledWarn;
+  counters: AtlasCounters;
+  /** A value from the device, by TCP or UDP, for any parameter but the keep-alive. */
+  onValue(param: string, value: number | string): void;
+}
+
+/** Batches not answered are forgotten past this many, for a device that never acknowledges. */
+const MAX_INFLIGHT = 256;
+
+/**
+ * The shell around one processor's session machine: the TCP socket, its line splitter, and the bookkeeping the
+ * machine leaves to the edge (request ids, what the device acknowledged or refused). Messages arriving over UDP
+ * from this processor's address come in through `receive` as well.
+ */
+export class AtlasSession {
+  private readonly options: AtlasSessionOptions;
+  private readonly actor;
+  private socket: net.Socket | undefined;
+  /** Resolves when the last socket closed has gone. */
+  private closing: Promise<void> = Promise.resolve();
+  private nextId = 1;
+  private readonly inflight = new Map<Id, Batch>();
+  private readonly wanted = new Map<string, DeviceSubscription>();
+  private connects = 0;
+
+  constructor(options: AtlasSessionOptions) {
+    this.options = options;
+    const { id, settings, jitterSeed, clock, logger } = options;
+    const machine = atlasSessionMachine.provide({
+      actions: {
+        openConnection: () => this.open(),
+        closeConnection: () => this.close(),
+        sendBatch: (_, batch) => this.sendBatch(batch),
+        sendKeepAlive: () => this.write(KEEPALIVE_REQUEST),
+        reportConnected: () => logger.info({ processor: id }, 'atlas: connected'),
+        reportDown: (_, { reason, retryInMs }) =>
+          options.warn(`down:${id}`, { processor: id, reason, retryInMs }, 'atlas: link down, reconnecting'),
+      },
+    });
+    this.actor = createActor(machine, { input: { settings, jitterSeed }, clock });
+    this.actor.start();
+  }
+
+  want(param: string): void {
+    this.wanted.set(param, { state: 'pending' });
+    this.actor.send({ type: 'WANT', param });
+  }
+
+  unwant(param: string): void {
+    this.wanted.delete(param);
+    this.actor.send({ type: 'UNWANT', param });
+  }
+
+  subscription(param: string): DeviceSubscription | undefined {
+    return this.wanted.get(param);
+  }
+
+  status(): { state: SessionState; connects: number; lastDown: string | undefined } {
+    const snapshot = this.actor.getSnapshot();
+    const state = (typeof snapshot.value === 'string' ? snapshot.value : Object.keys(snapshot.value)[0]) as SessionState;
+    return { state, connects: this.connects, lastDown: snapshot.context.downReason };
+  }
+
+  /** A message from this processor, by TCP or UDP. */
+  receive(message: AtlasMessage): void {
+    switch (message.kind) {
+      case 'values':
+      case 'result':
+        for (const { param, value } of message.values) {
+          if (param === KEEPALIVE_PARAM) {
+            this.actor.send({ type: 'KEEPALIVE_ANSWERED' });
+            continue;
+          }
+          // A value proves the subscription, acknowledged or not.
+          const subscription = this.wanted.get(param);
+          if (subscription && subscription.state !== 'active') this.wanted.set(param, { state: 'active' });
+          this.options.onValue(param, value);
+        }
+        if (message.kind === 'result') this.acknowledged(message.id);
+        return;
+      case 'error':
+        return this.refused(message);
+      case 'query':
+      case 'write':
+        this.options.logger.debug({ processor: this.options.id, method: message.method }, 'atlas: ignored a request from the device');
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.actor.send({ type: 'STOP' });
+    this.actor.stop();
+    await this.closing;
+  }
+
+  private open(): void {
+    const { host, tcpPort, id, counters, warn } = this.options;
+    const socket = net.createConnection({ host, port: tcpPort });
+    const splitter = new LineSplitter();
+    let failure: string | undefined;
+    this.socket = socket;
+    socket.setNoDelay(true);
+    socket.on('connect', () => {
+      if (socket !== this.socket) return;
+      this.connects++;
+      this.actor.send({ type: 'CONNECTED' });
+    });
+    socket.on('data', (chunk: Buffer) => {
+      if (socket !== this.socket) return;
+      const overlong = splitter.overlong;
+      for (const line of splitter.push(chunk)) {
+        const parsed = parseLine(line);
+        if (parsed.ok) {
+          this.receive(parsed.message);
+        } else {
+          counters.badLines++;
+          warn(`bad-tcp:${id}`, { processor: id, ...parsed.error }, 'atlas: dropped a bad line from the device (TCP)');
+        }
+      }
+      if (splitter.overlong > overlong) {
+        counters.badLines += splitter.overlong - overlong;
+        warn(`bad-tcp:${id}`, { processor: id, code: 'too_long' }, 'atlas: dropped an overlong line from the device (TCP)');
+      }
+    });
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      failure = err.code ?? err.message;
+    });
+    socket.on('close', () => {
+      if (socket !== this.socket) return;
+      this.forgetConnection();
+      this.actor.send({ type: 'CLOSED', reason: failure ?? 'closed by the device' });
+    });
+  }
+
+  private close(): void {
+    const socket = this.socket;
+    this.forgetConnection();
+    if (!socket || socket.destroyed) return;
+    this.closing = new Promise((resolve) => socket.once('close', () => resolve()));
+    socket.destroy();
+  }
+
+  /** The device drops subscriptions with the connection: every wanted param is pending again. */
+  private forgetConnection(): void {
+    this.socket = undefined;
+    this.inflight.clear();
+    for (const param of this.wanted.keys()) this.wanted.set(param, { state: 'pending' });
+  }
+
+  private sendBatch(batch: Batch): void {
+    const id = this.nextId++;
+    this.inflight.set(id, batch);
+    if (this.inflight.size > MAX_INFLIGHT) this.inflight.delete(this.inflight.keys().next().value!);
+    // Meters in dB; the id asks for an acknowledgement, so a refused param is never silent.
+    this.write(encodeMessage({ kind: 'query', method: batch.method, id, params: batch.params.map((param) => ({ param, fmt: 'val' })) }));
+  }
+
+  private write(line: string): void {
+    if (this.socket && !this.socket.destroyed) this.socket.write(line);
+  }
+
+  private acknowledged(id: Id | undefined): void {
+    const batch = id === undefined ? undefined : this.inflight.get(id);
+    if (!batch) return;
+    this.inflight.delete(id!);
+    if (batch.method !== 'sub') return;
+    for (const param of batch.params) {
+      if (this.wanted.get(param)?.state === 'pending') this.wanted.set(param, { state: 'active' });
+    }
+  }
+
+  /** The manual's getResp carries no id, so an error is matched by the param it names when the id does not help. */
+  private refused(error: Extract<AtlasMessage, { kind: 'error' }>): void {
+    const { id: processor, warn } = this.options;
+    const batch = error.id === undefined ? undefined : this.inflight.get(error.id);
+    if (batch) this.inflight.delete(error.id!);
+    const named = error.param !== undefined && (batch ? batch.params.includes(error.param) : this.wanted.has(error.param));
+    const params = named ? [error.param!] : (batch?.params ?? []);
+    const details = { processor, code: error.code, message: error.message, params };
+    if (batch?.method === 'unsub') {
+      this.options.logger.debug(details, 'atlas: the device refused an unsubscribe');
+      return;
+    }
+    let failed = 0;
+    for (const param of params) {
+      if (!this.wanted.has(param)) continue;
+      this.wanted.set(param, { state: 'failed', error: { code: error.code, message: error.message } });
+      failed++;
+    }
+    warn(`refused:${processor}`, details, failed > 0 ? 'atlas: the device refused a subscription' : 'atlas: error from the device');
+  }
+}

@@ -1,0 +1,96 @@
+import type { EventEmitter } from 'node:events';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { createLogger, type Logger } from '../log.js';
+import { DEFAULT_METERS, startAtlasSimulator } from './simulator.js';
+
+/** Ranges expand to at most this many names: `X_0..99999999` is a typo, not a device. */
+const MAX_NAMES = 4096;
+/** DEFAULT_METERS as a flag would write it. */
+export const DEFAULT_METERS_TEXT = 'SourceMeter_0..13,ZoneMeter_0..7';
+
+/**
+ * Pure: a comma-separated list of param names, where `Name_A..B` stands for `Name_A` to `Name_B`
+ * ("SourceMeter_0..13,ZoneMeter_0..7,MixMeter_2"). Duplicates are dropped; anything malformed throws.
+ */
+export function parseParamRanges(text: string): string[] {
+  const names = new Set<string>();
+  for (const raw of text.split(',')) {
+    const item = raw.trim();
+    const match = /^([A-Za-z][A-Za-z0-9]*)_(\d+)(?:\.\.(\d+))?$/.exec(item);
+    if (!match) throw new Error(`"${item}" is not Name_N or Name_A..B`);
+    const [, name, first, last = first] = match;
+    const low = Number(first);
+    const high = Number(last);
+    if (high < low) throw new Error(`"${item}": the range runs backwards`);
+    if (names.size + high - low + 1 > MAX_NAMES) throw new Error(`more than ${MAX_NAMES} params`);
+    for (let index = low; index <= high; index++) names.add(`${name}_${index}`);
+  }
+  return [...names];
+}
+
+interface SimFlags {
+  host: string;
+  tcpPort: number;
+  meterPort: number;
+  meters: string[];
+  rate: number;
+}
+
+function usage<T>(parse: (text: string) => T): (text: string) => T {
+  return (text) => {
+    try {
+      return parse(text);
+    } catch (err) {
+      throw new InvalidArgumentError((err as Error).message);
+    }
+  };
+}
+
+function parsePortNumber(text: string): number {
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port > 65_535) throw new Error(`"${text}" is not a port (0-65535)`);
+  return port;
+}
+
+function parseRateHz(text: string): number {
+  const rate = Number(text);
+  if (text.trim() === '' || !Number.isFinite(rate) || rate <= 0 || rate > 1000) throw new Error(`"${text}" is not a rate from 0 to 1000 Hz`);
+  return rate;
+}
+
+/**
+ * `atlas-sim`: a simulated Atlas processor in the foreground until SIGINT or SIGTERM. `signals` and `logger`
+ * stand in for the process and stdout in tests.
+ */
+export function buildAtlasSimCommand(options: { logger?: Logger; signals?: EventEmitter } = {}): Command {
+  return new Command('atlas-sim')
+    .description('run a simulated Atlas AZM4/AZM8 processor in the foreground (Ctrl-C or SIGTERM stops it)')
+    .option('--host <addr>', 'address to listen on and send meters from', '127.0.0.1')
+    .option('--tcp-port <n>', 'TCP control port (0: any free port)', usage(parsePortNumber), 5321)
+    .option('--meter-port <n>', "UDP port meters go to, at each client's address", usage(parsePortNumber), 3131)
+    .addOption(
+      new Option('--meters <list>', 'meter params, Name_A..B for ranges').argParser(usage(parseParamRanges)).default([...DEFAULT_METERS], DEFAULT_METERS_TEXT),
+    )
+    .option('--rate <hz>', 'meter updates per second', usage(parseRateHz), 20)
+    .action(async (flags: SimFlags) => {
+      const { logger = createLogger('info'), signals = process } = options;
+      const simulator = await startAtlasSimulator({
+        host: flags.host,
+        tcpPort: flags.tcpPort,
+        meterPort: flags.meterPort,
+        meters: flags.meters,
+        rateHz: flags.rate,
+        logger,
+      });
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          signals.off('SIGINT', stop);
+          signals.off('SIGTERM', stop);
+          resolve();
+        };
+        signals.on('SIGINT', stop);
+        signals.on('SIGTERM', stop);
+      });
+      await simulator.close();
+    });
+}

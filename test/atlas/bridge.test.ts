@@ -1,0 +1,221 @@
+import dgram from 'node:dgram';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createAtlasBridge, type AtlasBridge, type AtlasBridgeOptions } from '../../src/atlas/bridge.js';
+import { startAtlasSimulator, type AtlasSimulatorOptions } from '../../src/atlas/simulator.js';
+import { bindExclusive, closeSocket } from '../../src/udp.js';
+import { captureLogs } from './helpers.js';
+
+/** Short waits, so a dead link, a reconnect or a rebind takes a fraction of a second. */
+const FAST = {
+  keepaliveMs: 100,
+  keepaliveTimeoutMs: 150,
+  connectTimeoutMs: 1000,
+  backoffInitialMs: 50,
+  backoffMaxMs: 200,
+  batchPaceMs: 5,
+  meterRebindMs: 100,
+} satisfies Partial<AtlasBridgeOptions>;
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+interface Reading {
+  processor: string;
+  param: string;
+  value: number;
+}
+
+async function bridgeOnLoopback(options: Partial<AtlasBridgeOptions> = {}) {
+  const readings: Reading[] = [];
+  const { lines, logger } = captureLogs();
+  const bridge: AtlasBridge = await createAtlasBridge({
+    meterHost: '127.0.0.1',
+    meterPort: 0,
+    ...FAST,
+    logger,
+    onMeter: (processor, param, value) => readings.push({ processor, param, value }),
+    ...options,
+  });
+  cleanups.push(() => bridge.close());
+  const count = (processor: string, param?: string) =>
+    readings.filter((r) => r.processor === processor && (param === undefined || r.param === param)).length;
+  return { bridge, readings, count, logs: lines, meterPort: bridge.status().meterSocket.port };
+}
+
+async function simulator(host: string, meterPort: number, options: Partial<AtlasSimulatorOptions> = {}) {
+  const sim = await startAtlasSimulator({ host, tcpPort: 0, meterPort, rateHz: 50, ...options });
+  cleanups.push(() => sim.close());
+  return sim;
+}
+
+const processorStatus = (bridge: AtlasBridge, id: string) => bridge.status().processors.find((p) => p.id === id)!;
+
+describe('Atlas bridge against simulated processors', () => {
+  it('subscribes and delivers meters in dB, and reports a refused param', async () => {
+    const { bridge, readings, count, logs, meterPort } = await bridgeOnLoopback();
+    const sim = await simulator('127.0.0.2', meterPort);
+    bridge.addProcessor({ id: 'bar', host: '127.0.0.2', tcpPort: sim.tcpPort });
+    bridge.subscribe('plugin-9001', 'bar', 'SourceMeter_0');
+    bridge.subscribe('plugin-9001', 'bar', 'InputMeter_0');
+
+    await expect.poll(() => count('bar', 'SourceMeter_0')).toBeGreaterThan(5);
+    for (const { value } of readings) {
+      expect(value).toBeGreaterThanOrEqual(-80);
+      expect(value).toBeLessThanOrEqual(0);
+    }
+    // The rate counts whole seconds: the first one ends a second after the first value.
+    await expect
+      .poll(() => processorStatus(bridge, 'bar').subscriptions.find((s) => s.param === 'SourceMeter_0')?.updatesPerSecond, { timeout: 3000 })
+      .toBeGreaterThan(20);
+    const status = processorStatus(bridge, 'bar');
+    expect(status).toMatchObject({ host: '127.0.0.2', state: 'connected', connects: 1 });
+    expect(status.subscriptions).toEqual([
+      expect.objectContaining({ param: 'SourceMeter_0', consumers: 1, state: 'active' }),
+      { param: 'InputMeter_0', consumers: 1, updatesPerSecond: 0, state: 'failed', error: { code: -32604, message: "param 'InputMeter_0' could not be found" } },
+    ]);
+    expect(logs.find((line) => line.msg === 'atlas: the device refused a subscription')).toMatchObject({ params: ['InputMeter_0'] });
+    expect(bridge.status().counters).toMatchObject({ unknownSources: 0, badLines: 0, unwantedUpdates: 0 });
+    expect(bridge.status().counters.updates).toBe(readings.length);
+  });
+
+  it('keeps two processors with the same meter names apart by source address, and drops strangers', async () => {
+    const { bridge, count, meterPort } = await bridgeOnLoopback();
+    const simA = await simulator('127.0.0.2', meterPort);
+    const simB = await simulator('127.0.0.3', meterPort);
+    bridge.addProcessor({ id: 'a', host: '127.0.0.2', tcpPort: simA.tcpPort });
+    bridge.addProcessor({ id: 'b', host: '127.0.0.3', tcpPort: simB.tcpPort });
+    for (const id of ['a', 'b']) bridge.subscribe('c1', id, 'SourceMeter_0');
+    await expect.poll(() => count('a') > 5 && count('b') > 5).toBe(true);
+
+    // Only A falls silent: B's meters keep arriving and none of them is filed under A.
+    simA.setSilent(true);
+    // B's meters sent after A fell silent arrive after A's last ones.
+    const silencedAt = count('b');
+    await expect.poll(() => count('b')).toBeGreaterThan(silencedAt + 2);
+    const fromA = count('a');
+    const fromB = count('b');
+    await expect.poll(() => count('b')).toBeGreaterThan(fromB + 10);
+    expect(count('a')).toBe(fromA);
+
+    const stranger = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => stranger.bind(0, '127.0.0.4', resolve));
+    stranger.send('{"jsonrpc":"2.0","method":"update","params":{"param":"SourceMeter_0","val":-1}}\n', meterPort, '127.0.0.1');
+    await expect.poll(() => bridge.status().counters.unknownSources).toBe(1);
+    await closeSocket(stranger);
+    expect(bridge.status().counters.unwantedUpdates).toBe(0);
+  });
+
+  it('reconnects after the TCP connection drops and subscribes everything again', async () => {
+    const { bridge, count, meterPort } = await bridgeOnLoopback({ batchSize: 2 });
+    const sim = await simulator('127.0.0.2', meterPort);
+    bridge.addProcessor({ id: 'bar', host: '127.0.0.2', tcpPort: sim.tcpPort });
+    const params = ['SourceMeter_0', 'SourceMeter_1', 'SourceMeter_2', 'ZoneMeter_0', 'ZoneMeter_1'];
+    for (const param of params) bridge.subscribe('c1', 'bar', param);
+    await expect.poll(() => sim.subscriptions()).toEqual([...params].sort());
+
+    sim.dropConnections();
+    expect(sim.subscriptions()).toEqual([]);
+    await expect.poll(() => processorStatus(bridge, 'bar').connects).toBe(2);
+    await expect.poll(() => sim.subscriptions()).toEqual([...params].sort());
+    const before = count('bar', 'ZoneMeter_1');
+    await expect.poll(() => count('bar', 'ZoneMeter_1')).toBeGreaterThan(before + 3);
+    expect(processorStatus(bridge, 'bar')).toMatchObject({ state: 'connected', lastDown: 'closed by the device' });
+  });
+
+  it('detects a silent device by its unanswered keep-alive, and recovers when it speaks again', async () => {
+    const { bridge, count, logs, meterPort } = await bridgeOnLoopback();
+    const sim = await simulator('127.0.0.2', meterPort);
+    bridge.addProcessor({ id: 'bar', host: '127.0.0.2', tcpPort: sim.tcpPort });
+    bridge.subscribe('c1', 'bar', 'ZoneMeter_3');
+    await expect.poll(() => count('bar')).toBeGreaterThan(0);
+
+    sim.setSilent(true);
+    await expect.poll(() => processorStatus(bridge, 'bar').lastDown).toBe('keep-alive unanswered');
+    expect(logs.find((line) => line.msg === 'atlas: link down, reconnecting')).toMatchObject({ processor: 'bar', reason: 'keep-alive unanswered' });
+
+    sim.setSilent(false);
+    const before = count('bar');
+    await expect.poll(() => count('bar')).toBeGreaterThan(before + 5);
+    await expect.poll(() => processorStatus(bridge, 'bar').state).toBe('connected');
+    expect(sim.subscriptions()).toEqual(['ZoneMeter_3']);
+  });
+
+  it('counts garbage and split lines on TCP and UDP, and keeps going', async () => {
+    const { bridge, count, meterPort } = await bridgeOnLoopback();
+    const sim = await simulator('127.0.0.2', meterPort);
+    bridge.addProcessor({ id: 'bar', host: '127.0.0.2', tcpPort: sim.tcpPort });
+    bridge.subscribe('c1', 'bar', 'SourceMeter_0');
+    await expect.poll(() => count('bar')).toBeGreaterThan(0);
+
+    await sim.sendGarbage();
+    // TCP: a torn object, a line of prose, a 70 KiB line; UDP: binary junk, an update without a value.
+    // The keep-alive answer split over two TCP segments is whole again, so not counted.
+    await expect.poll(() => bridge.status().counters.badLines).toBe(5);
+    const before = count('bar');
+    await expect.poll(() => count('bar')).toBeGreaterThan(before + 5);
+    expect(processorStatus(bridge, 'bar')).toMatchObject({ state: 'connected', connects: 1 });
+  });
+
+  it('shares one device subscription between consumers; the last one leaving unsubscribes on the device', async () => {
+    const { bridge, meterPort } = await bridgeOnLoopback();
+    const sim = await simulator('127.0.0.2', meterPort);
+    bridge.addProcessor({ id: 'bar', host: '127.0.0.2', tcpPort: sim.tcpPort });
+    bridge.subscribe('c1', 'bar', 'SourceMeter_0');
+    bridge.subscribe('c2', 'bar', 'SourceMeter_0');
+    bridge.subscribe('c1', 'bar', 'SourceMeter_1');
+    await expect.poll(() => sim.subscriptions()).toEqual(['SourceMeter_0', 'SourceMeter_1']);
+    expect(processorStatus(bridge, 'bar').subscriptions.map((s) => [s.param, s.consumers])).toEqual([
+      ['SourceMeter_0', 2],
+      ['SourceMeter_1', 1],
+    ]);
+
+    bridge.unsubscribe('c1', 'bar', 'SourceMeter_0');
+    // c1's lease ends: what only it held goes; SourceMeter_0 stays for c2.
+    bridge.dropConsumer('c1');
+    await expect.poll(() => sim.subscriptions()).toEqual(['SourceMeter_0']);
+    expect(processorStatus(bridge, 'bar').subscriptions.map((s) => [s.param, s.consumers])).toEqual([['SourceMeter_0', 1]]);
+
+    bridge.unsubscribe('c2', 'bar', 'SourceMeter_0');
+    await expect.poll(() => sim.subscriptions()).toEqual([]);
+    expect(processorStatus(bridge, 'bar').subscriptions).toEqual([]);
+  });
+
+  it('when the meter port is taken, says who holds it, keeps the TCP side working, and binds once it is free', async () => {
+    const holder = await bindExclusive('127.0.0.1', 0);
+    const port = holder.address().port;
+    const { bridge, count, logs } = await bridgeOnLoopback({ meterPort: port });
+    const meterSocket = bridge.status().meterSocket;
+    expect(meterSocket).toMatchObject({ bound: false, port, holders: [expect.objectContaining({ pid: process.pid })] });
+    expect(meterSocket.error).toContain(`is already in use by PID ${process.pid}`);
+    expect(logs.find((line) => line.msg.startsWith('atlas: meters are off'))).toMatchObject({ port });
+
+    const sim = await simulator('127.0.0.2', port);
+    bridge.addProcessor({ id: 'bar', host: '127.0.0.2', tcpPort: sim.tcpPort });
+    // Gains come back on TCP: the session works without the meter socket.
+    bridge.subscribe('c1', 'bar', 'ZoneGain_0');
+    bridge.subscribe('c1', 'bar', 'ZoneMeter_0');
+    await expect.poll(() => count('bar', 'ZoneGain_0')).toBe(1);
+    expect(processorStatus(bridge, 'bar').state).toBe('connected');
+    expect(count('bar', 'ZoneMeter_0')).toBe(0);
+
+    await closeSocket(holder);
+    await expect.poll(() => bridge.status().meterSocket.bound).toBe(true);
+    await expect.poll(() => count('bar', 'ZoneMeter_0')).toBeGreaterThan(0);
+    // Said once, not at every retry.
+    expect(logs.filter((line) => line.msg.startsWith('atlas: meters are off'))).toHaveLength(1);
+  });
+
+  it('refuses duplicate processors, hosts that are not IPv4 addresses, and unknown processors', async () => {
+    const { bridge } = await bridgeOnLoopback();
+    bridge.addProcessor({ id: 'bar', host: '127.0.0.2', tcpPort: 1 });
+    expect(() => bridge.addProcessor({ id: 'bar', host: '127.0.0.3' })).toThrow('already exists');
+    expect(() => bridge.addProcessor({ id: 'lobby', host: '127.0.0.2' })).toThrow('already processor "bar"');
+    expect(() => bridge.addProcessor({ id: 'patio', host: 'atlas.local' })).toThrow('not an IPv4 address');
+    expect(() => bridge.subscribe('c1', 'nowhere', 'SourceMeter_0')).toThrow('no Atlas processor "nowhere"');
+    await bridge.removeProcessor('bar');
+    expect(bridge.status().processors).toEqual([]);
+    bridge.addProcessor({ id: 'lobby', host: '127.0.0.2', tcpPort: 1 });
+  });
+});
