@@ -26,7 +26,7 @@ export interface AssignmentSettings {
   livenessProbes: number;
 }
 
-export type ErrorCode = 'pool_exhausted' | 'invalid_request' | 'retries_exhausted';
+export type ErrorCode = 'pool_exhausted' | 'invalid_request' | 'retries_exhausted' | 'busy';
 
 export interface AssignmentInput {
   tempId: string;
@@ -64,7 +64,10 @@ export type AssignmentEvent =
   | { type: 'OFFER_TAKEN' }
   /** This instance says it bound `port`, whether or not it was the one offered to it. */
   | { type: 'CONFIRMED'; port: number }
-  /** This instance says it could not bind `port`. */
+  /**
+   * This instance says it could not bind `port`. For a verified lease it is only a claim: anyone can send
+   * it, so it triggers a check of the port, never an end. [PROTOCOL §4]
+   */
   | { type: 'BIND_FAILED'; port: number }
   /** A probe of this instance's port was answered with its own identity. */
   | { type: 'PROBE_ANSWERED' }
@@ -77,6 +80,12 @@ export type AssignmentEvent =
   /** The instance asked again for the port it already has. */
   | { type: 'REQUEST_AGAIN' }
   | { type: 'RELEASE' }
+  /** The request's absolute deadline passed while it still waits for a port (its turn, or its offer's answer). */
+  | { type: 'REQUEST_EXPIRED' }
+  /** The instance table is full and this is the oldest instance never verified: it makes room. */
+  | { type: 'EVICTED' }
+  /** A restored lease's absolute deadline passed: silent too long before and across restarts. */
+  | { type: 'RESTORE_EXPIRED' }
   /** The bound lease's deadline passed: silent too long, or due for re-verification. */
   | { type: 'LIVENESS_DUE' }
   /** The liveness probe in flight went unanswered. */
@@ -130,6 +139,8 @@ export const portAssignmentMachine = setup({
     reportStolen: () => {},
     /** The lease leaves the bound state (for good, or to verify another port). */
     reportUnbound: () => {},
+    /** A liveness check was answered: the lease showed life (journalled, so restarts keep counting from it). */
+    reportAlive: () => {},
     /** Arm the lease's one deadline: the next liveness check (when alive) or the probe timeout (when checking). */
     scheduleCheck: () => {},
     scheduleCheckTimeout: (_, _params: { ms: number }) => {},
@@ -142,6 +153,7 @@ export const portAssignmentMachine = setup({
     canRetry: ({ context }) => context.failures + 1 < context.settings.maxTries,
     isOwnPort: ({ context, event }) => 'port' in event && event.port === context.port,
     restored: ({ context }) => context.restored,
+    notRestored: ({ context }) => !context.restored,
     isRestoring: ({ context }) => context.port !== NO_PORT,
     canCheckAgain: ({ context }) => context.checkProbes < context.settings.livenessProbes,
   },
@@ -193,6 +205,8 @@ export const portAssignmentMachine = setup({
           target: 'failed',
           actions: assign({ error: { code: 'pool_exhausted', detail: 'every port in the pool is taken' } }),
         },
+        REQUEST_EXPIRED: 'lapsed',
+        EVICTED: 'lapsed',
         // [PROTOCOL §3] crossed: this instance took an assignment meant for another.
         CONFIRMED: {
           target: 'verifying',
@@ -241,6 +255,8 @@ export const portAssignmentMachine = setup({
       on: {
         REQUEST_AGAIN: { actions: { type: 'sendAssignment', params: currentPort } },
         ENDPOINT_SHARED: { actions: assign({ sharedOffer: true }) },
+        REQUEST_EXPIRED: { target: 'lapsed', actions: [{ type: 'returnPort', params: currentPort }, assign({ port: NO_PORT })] },
+        EVICTED: { target: 'lapsed', actions: [{ type: 'returnPort', params: currentPort }, assign({ port: NO_PORT })] },
         OFFER_TAKEN: { target: 'requesting', actions: assign({ port: NO_PORT }) },
         CONFIRMED: {
           target: 'verifying',
@@ -296,16 +312,22 @@ export const portAssignmentMachine = setup({
           { target: 'retrying', actions: assign({ port: NO_PORT }) },
         ],
         REQUEST_AGAIN: { actions: { type: 'sendAssignment', params: currentPort } },
-        CONFIRMED: {
-          guard: not('isOwnPort'),
-          target: 'verifying',
-          reenter: true,
-          actions: moveToEventPort,
-        },
+        // A restored lease was verified before: only its probes decide, as for a bound one.
         BIND_FAILED: {
-          guard: 'isOwnPort',
+          guard: and(['isOwnPort', 'notRestored']),
           target: 'retrying',
           actions: [{ type: 'quarantinePort', params: currentPort }, assign({ port: NO_PORT })],
+        },
+        EVICTED: {
+          guard: 'notRestored',
+          target: 'lapsed',
+          actions: [{ type: 'returnPort', params: currentPort }, assign({ port: NO_PORT })],
+        },
+        // [PROTOCOL §8] silent for longer than the liveness window, before and across restarts.
+        RESTORE_EXPIRED: {
+          guard: 'restored',
+          target: 'expired',
+          actions: [{ type: 'returnPort', params: currentPort }, assign({ port: NO_PORT })],
         },
       },
     },
@@ -320,7 +342,11 @@ export const portAssignmentMachine = setup({
       states: {
         alive: {
           entry: [assign({ checkProbes: 0 }), 'scheduleCheck'],
-          on: { LIVENESS_DUE: 'checking' },
+          on: {
+            LIVENESS_DUE: 'checking',
+            // [PROTOCOL §4] only the port itself can end a verified binding: a `failed` makes it prove itself now.
+            BIND_FAILED: { guard: 'isOwnPort', target: 'checking' },
+          },
         },
         checking: {
           entry: [
@@ -333,7 +359,7 @@ export const portAssignmentMachine = setup({
           ],
           exit: 'cancelProbes',
           on: {
-            PROBE_ANSWERED: 'alive',
+            PROBE_ANSWERED: { target: 'alive', actions: 'reportAlive' },
             LIVENESS_TIMEOUT: [
               { guard: 'canCheckAgain', target: 'checking', reenter: true },
               {
@@ -348,16 +374,6 @@ export const portAssignmentMachine = setup({
         REQUEST_AGAIN: { actions: { type: 'sendAssignment', params: currentPort } },
         // Another instance answered on the port: it receives there now, this lease is over.
         PORT_LOST: { target: 'stolen', actions: assign({ port: NO_PORT }) },
-        CONFIRMED: {
-          guard: not('isOwnPort'),
-          target: 'verifying',
-          actions: moveToEventPort,
-        },
-        BIND_FAILED: {
-          guard: 'isOwnPort',
-          target: 'retrying',
-          actions: [{ type: 'quarantinePort', params: currentPort }, assign({ port: NO_PORT })],
-        },
       },
     },
     /** A binding attempt failed: offer another port, or give up. [PROTOCOL §4] */

@@ -10,6 +10,7 @@ import type { OscMessage } from './core/codec.js';
 import { PortPool } from './core/pool.js';
 import * as wire from './core/wire.js';
 import type { Counters } from './counters.js';
+import { Deadlines } from './deadlines.js';
 import { endpointOf, type Clock, type Endpoint, type Instance, type Source } from './instance.js';
 import type { JournalState } from './journal.js';
 import { LeaseKeeper, type LeaseStore } from './lease-keeper.js';
@@ -17,12 +18,20 @@ import { Liveness, type LivenessSettings } from './liveness.js';
 import type { Logger } from './log.js';
 import { Offers } from './offers.js';
 import type { PortIsFree } from './port-check.js';
+import type { RateLimitedLog } from './rate-limited-log.js';
 
 export type Send = (message: OscMessage, host: string, port: number) => void;
 
 export interface AssignmentsOptions {
   settings: AssignmentSettings &
-    LivenessSettings & { poolLow: number; poolHigh: number; reserved: readonly number[]; quarantineMs: number; maxInstances: number };
+    LivenessSettings & {
+      poolLow: number;
+      poolHigh: number;
+      reserved: readonly number[];
+      quarantineMs: number;
+      maxInstances: number;
+      maxWaitingPerEndpoint: number;
+    };
   send: Send;
   portIsFree: PortIsFree;
   createNonce: () => string;
@@ -31,6 +40,8 @@ export interface AssignmentsOptions {
   wallNow?: () => number;
   store?: LeaseStore;
   logger: Logger;
+  /** For every line a remote datagram can cause. */
+  log: RateLimitedLog;
   counters: Counters;
 }
 
@@ -90,6 +101,14 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
   private readonly tracks = new Map<string, string>();
   private readonly keeper: LeaseKeeper;
   private readonly liveness: Liveness;
+  /** Instances never verified, oldest first: the first to make room when the table is full. */
+  private readonly unverified = new Set<string>();
+  /** When a request stops waiting for a port: its resend schedule, counted from the request. */
+  private readonly requestDeadlines: Deadlines<string>;
+  /** When a restored lease that has not answered yet expires: from the last sign of life before the restart. */
+  private readonly restoreDeadlines: Deadlines<string>;
+  /** The endpoint each port was last offered at: a late confirmation from there still claims a quarantined offer. */
+  private readonly lastOffer = new Map<number, string>();
   private readonly machine;
   private readonly wallNow: () => number;
   private closed = false;
@@ -99,6 +118,8 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
     const { settings, clock } = options;
     this.wallNow = options.wallNow ?? Date.now;
     this.liveness = new Liveness(clock, settings, (tempId) => this.onLivenessDeadline(tempId));
+    this.requestDeadlines = new Deadlines(clock, (tempId) => this.instances.get(tempId)?.actor.send({ type: 'REQUEST_EXPIRED' }));
+    this.restoreDeadlines = new Deadlines(clock, (tempId) => this.instances.get(tempId)?.actor.send({ type: 'RESTORE_EXPIRED' }));
     this.pool = new PortPool({
       low: settings.poolLow,
       high: settings.poolHigh,
@@ -116,6 +137,9 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
       logger: options.logger,
       instance: (tempId) => this.instances.get(tempId),
       credit: (port, tempId) => this.holders.set(port, tempId),
+      uncredit: (port, tempId) => {
+        if (this.holders.get(port) === tempId) this.holders.delete(port);
+      },
     });
     this.machine = portAssignmentMachine.provide({
       actions: {
@@ -135,6 +159,7 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
         reportExpired: ({ context }) => this.reportEnd(context.tempId, 'expired'),
         reportStolen: ({ context }) => this.reportEnd(context.tempId, 'stolen'),
         reportUnbound: ({ context }) => this.reportUnbound(context.tempId),
+        reportAlive: ({ context }) => this.reportAlive(context.tempId, context.port),
         noteProbeTimeout: () => {
           this.options.counters.probeFailures++;
         },
@@ -160,42 +185,57 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
       known.actor.send({ type: 'REQUEST_AGAIN' });
       return;
     }
-    if (this.instances.size >= this.options.settings.maxInstances) {
-      logger.warn({ tempId: request.tempId, instances: this.instances.size }, 'too many instances: request refused');
-      this.sendError(endpoint, request.tempId, 'pool_exhausted', `coordinator already tracks ${this.instances.size} instances`);
+    const { maxWaitingPerEndpoint, maxInstances } = this.options.settings;
+    // [PROTOCOL §2] `busy`: a flood at one endpoint must not lock out plugins elsewhere.
+    const waiting = this.offers.waitingAt(endpoint.key);
+    if (waiting >= maxWaitingPerEndpoint) {
+      this.refuseBusy(request.tempId, endpoint, `${waiting} instances already wait at ${endpoint.key}`);
+      return;
+    }
+    if (this.instances.size >= maxInstances && !this.evictOldestUnverified()) {
+      this.refuseBusy(request.tempId, endpoint, `coordinator already tracks ${this.instances.size} instances, all verified`);
       return;
     }
     // [PROTOCOL §8] a returning instance gets its last port back if nobody holds it.
     const preferredPort = request.preferredPort > 0 ? request.preferredPort : (this.keeper.lastPort(request.tempId) ?? -1);
     logger.debug({ tempId: request.tempId, endpoint: endpoint.key, preferredPort }, 'port requested');
     this.createInstance(request.tempId, endpoint, source.address, preferredPort);
+    this.requestDeadlines.set(request.tempId, this.options.clock.now() + this.requestLifetimeMs());
   }
 
-  /** [PROTOCOL §4] */
+  /**
+   * [PROTOCOL §4] A confirmation speaks only for the instance's own offer, or for a port offered at its
+   * endpoint that it took (crossed, or late); anything else changes nothing.
+   */
   confirm(confirmation: wire.PortConfirmation, source: Source): void {
-    const { counters, logger } = this.options;
+    const { counters } = this.options;
     const { tempId, port, status } = confirmation;
     counters.confirmations++;
     const portState = this.pool.stateOf(port);
     if (portState === 'outside' || portState === 'reserved') {
       counters.invalid++;
-      logger.warn({ tempId, port }, 'confirmation for a port outside the pool: ignored');
+      this.options.log('confirm_outside_pool', 'warn', { tempId, port }, 'confirmation for a port outside the pool: ignored');
       return;
     }
-    const instance = this.instances.get(tempId) ?? this.adopt(tempId, source);
+    const known = this.instances.get(tempId);
+    if (known && known.origin !== source.address) {
+      this.ignoreConfirmation(tempId, port, `from ${source.address}, not ${known.origin} where its request came from`);
+      return;
+    }
+    const right = known !== undefined && this.standing(known).port === port ? 'own' : this.rightTo(known, port, source);
+    // An instance never seen can only be adopted on its word that it bound a port, never on a failure.
+    if (right === 'none' || (known === undefined && status === 'failed')) {
+      this.ignoreConfirmation(tempId, port, known ? 'not its offer' : 'unknown instance');
+      return;
+    }
+    const instance = known ?? this.adopt(tempId, source);
     if (!instance) return;
-    instance.host = source.address;
     this.liveness.seen(tempId);
     if (instance.endpoint) this.offers.answered(instance.endpoint);
-    const credit = this.creditConfirmation(tempId, port);
-    if (credit === 'refused') {
-      counters.invalid++;
-      logger.warn({ tempId, port }, 'confirmation for a port being allocated to another instance: ignored');
-      return;
-    }
+    const displaced = right === 'claim' ? this.credit(port, tempId) : undefined;
     instance.actor.send(status === 'bound' ? { type: 'CONFIRMED', port } : { type: 'BIND_FAILED', port });
     // Only now: the displaced instance's turn passes on, and the confirmer must have left the queue first.
-    credit?.actor.send({ type: 'OFFER_TAKEN' });
+    displaced?.actor.send({ type: 'OFFER_TAKEN' });
   }
 
   /** [PROTOCOL §5] true when the answer was a probe answer and was consumed. */
@@ -203,7 +243,7 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
     const probe = this.probes.get(answer.nonce);
     if (!probe) return false;
     this.probes.delete(answer.nonce);
-    const { counters, logger } = this.options;
+    const { counters } = this.options;
     counters.probeAnswers++;
     const { tempId: prober, port } = probe;
     const answerer = answer.tempId;
@@ -218,7 +258,7 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
     }
     // [PROTOCOL §5] another instance receives on this port (JUCE's shared-port bug): the port is the answerer's.
     counters.probeWrongOwner++;
-    logger.warn({ port, expected: prober, answeredBy: answerer }, 'probe answered by another instance: port credited to it');
+    this.options.log('probe_wrong_owner', 'warn', { port, expected: prober, answeredBy: answerer }, 'probe answered by another instance: port credited to it');
     const holder = this.instances.get(answerer) ?? this.adopt(answerer, source);
     if (!holder) {
       // Someone we cannot track receives there: keep the port out of circulation for a while.
@@ -236,10 +276,15 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
     return true;
   }
 
-  /** [PROTOCOL §7] */
-  release(tempId: string): boolean {
+  /** [PROTOCOL §7] `from`: the sender's address, which must be the one the request came from (the CLI passes none). */
+  release(tempId: string, from?: string): boolean {
     const instance = this.instances.get(tempId);
     if (!instance) return false;
+    if (from !== undefined && from !== instance.origin) {
+      this.options.counters.releasesRefused++;
+      this.options.log('release_refused', 'warn', { tempId, from, origin: instance.origin }, 'release from another host than the request: ignored');
+      return false;
+    }
     instance.actor.send({ type: 'RELEASE' });
     return true;
   }
@@ -285,6 +330,7 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
       instance.persistedPort = lease.port;
       instance.boundSince = lease.boundAt;
       if (lease.trackId !== null) this.tracks.set(lease.trackId, lease.tempId);
+      this.restoreDeadlines.set(lease.tempId, this.options.clock.now() + this.restoredLifetimeMs(lease.lastSeen));
     }
     this.options.logger.info({ leases: state.leases.size }, 'leases restored: verifying each by probe');
   }
@@ -317,6 +363,36 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
     return this.holders.get(port);
   }
 
+  /**
+   * The pool's books must balance: free + quarantined + held by leases = pool size, every held port is taken
+   * in the pool and credited to exactly one live lease that is on it, and every lease on a port is credited
+   * with it. Returns what does not hold (empty when all is well); the tests run it after every scenario.
+   */
+  checkInvariants(): string[] {
+    const problems: string[] = [];
+    const { size, free, quarantined } = this.pool;
+    if (free + quarantined + this.holders.size !== size) {
+      problems.push(`free ${free} + quarantined ${quarantined} + held ${this.holders.size} is not the pool size ${size}`);
+    }
+    for (const [port, tempId] of this.holders) {
+      const state = this.pool.stateOf(port);
+      if (state !== 'taken') problems.push(`port ${port} is credited to ${tempId} but ${state} in the pool`);
+      const instance = this.instances.get(tempId);
+      if (!instance) problems.push(`port ${port} is credited to ${tempId}, which has no lease`);
+      else if (this.standing(instance).port !== port && instance.allocating !== port) {
+        problems.push(`port ${port} is credited to ${tempId}, whose lease is on ${this.standing(instance).port}`);
+      }
+    }
+    for (const instance of this.instances.values()) {
+      const { port, state } = this.standing(instance);
+      // A challenger verifies a port credited to another: the probe decides who holds it.
+      if (port >= 0 && this.holders.get(port) !== instance.tempId && state !== 'verifying') {
+        problems.push(`${instance.tempId} is on port ${port}, which is credited to ${this.holders.get(port) ?? 'nobody'}`);
+      }
+    }
+    return problems;
+  }
+
   get size(): number {
     return this.instances.size;
   }
@@ -326,6 +402,8 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
     this.offers.close();
     this.keeper.close();
     this.liveness.stop();
+    this.requestDeadlines.stop();
+    this.restoreDeadlines.stop();
     for (const instance of this.instances.values()) instance.actor.stop();
     this.instances.clear();
   }
@@ -348,6 +426,8 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
       endpoint,
       turnKey: undefined,
       host,
+      origin: endpoint?.host ?? host,
+      allocating: undefined,
       preferredPort,
       nonces: [],
       requestedAt: endpoint && restoredPort === undefined ? now : undefined,
@@ -360,9 +440,13 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
       lostTo: undefined,
     };
     this.instances.set(tempId, instance);
+    if (restoredPort === undefined) this.unverified.add(tempId);
     const forget = () => {
       if (this.instances.get(tempId) !== instance) return;
       this.instances.delete(tempId);
+      this.unverified.delete(tempId);
+      this.requestDeadlines.cancel(tempId);
+      this.restoreDeadlines.cancel(tempId);
       this.liveness.forget(tempId);
       if (instance.trackId !== null && this.tracks.get(instance.trackId) === tempId) this.tracks.delete(instance.trackId);
     };
@@ -370,7 +454,7 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
       complete: forget,
       error: (err) => {
         // One misbehaving instance ends its own lease, never the coordinator.
-        this.options.logger.error({ tempId, err }, 'instance machine failed');
+        this.options.log('machine_failed', 'error', { tempId, err }, 'instance machine failed');
         forget();
       },
     });
@@ -380,11 +464,51 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
 
   /** An instance that never asked (its request was lost) but turned up on a port; refused past the cap. */
   private adopt(tempId: string, source: Source): Instance | undefined {
-    if (this.instances.size >= this.options.settings.maxInstances) {
-      this.options.logger.warn({ tempId, instances: this.instances.size }, 'too many instances: unknown instance ignored');
+    if (this.instances.size >= this.options.settings.maxInstances && !this.evictOldestUnverified()) {
+      this.options.log('adopt_refused', 'warn', { tempId, instances: this.instances.size }, 'too many instances: unknown instance ignored');
       return undefined;
     }
     return this.createInstance(tempId, undefined, source.address, -1);
+  }
+
+  /** Makes room for a newcomer: the instance waiting longest without ever being verified lapses. */
+  private evictOldestUnverified(): boolean {
+    const oldest = this.unverified.values().next();
+    if (oldest.done) return false;
+    this.unverified.delete(oldest.value);
+    this.options.counters.evicted++;
+    this.options.log('evicted', 'info', { tempId: oldest.value }, 'instance table full: the oldest instance never verified is dropped');
+    this.instances.get(oldest.value)?.actor.send({ type: 'EVICTED' });
+    return true;
+  }
+
+  private refuseBusy(tempId: string, endpoint: Endpoint, detail: string): void {
+    this.options.counters.busy++;
+    this.options.log('busy', 'warn', { tempId, endpoint: endpoint.key, detail }, 'request refused: busy');
+    this.sendError(endpoint, tempId, 'busy', detail);
+  }
+
+  private ignoreConfirmation(tempId: string, port: number, why: string): void {
+    this.options.counters.confirmationsIgnored++;
+    this.options.log('confirm_ignored', 'warn', { tempId, port, why }, 'confirmation ignored: it changes nothing');
+  }
+
+  /** The whole resend schedule of one offer: how long a request may wait for its port. [PROTOCOL §3] */
+  private requestLifetimeMs(): number {
+    const { assignTimeoutMs, assignTimeoutMaxMs, assignResends } = this.options.settings;
+    let total = 0;
+    for (let resend = 0; resend <= assignResends; resend++) total += Math.min(assignTimeoutMs * 2 ** resend, assignTimeoutMaxMs);
+    return total;
+  }
+
+  /**
+   * [PROTOCOL §8] A restored lease expires on the absolute clock: a liveness window after its last sign of
+   * life (so restarting often never extends it), but never before one liveness check has had its time.
+   */
+  private restoredLifetimeMs(lastSeenWall: number): number {
+    const { livenessIntervalMs, probeTimeoutMs, livenessProbes } = this.options.settings;
+    const checkMs = probeTimeoutMs * (2 ** livenessProbes - 1);
+    return Math.max(lastSeenWall + livenessIntervalMs + checkMs - this.wallNow(), checkMs);
   }
 
   /** The top-level state and the port, all that the store and the counts need. */
@@ -437,25 +561,40 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
   }
 
   /**
-   * Credits `port` to the instance that confirmed it. An unconfirmed offer moves
-   * to the confirmer at once (a crossed assignment): the instance it was offered
-   * to is returned, to be told. A port another instance already confirmed stays
-   * with it until a probe says otherwise.
+   * [PROTOCOL §3, §4] What a confirmation of `port`, which is not the instance's own offer, may do.
+   * `claim` (the port is credited to it): an offer out to another instance at the same endpoint (crossed:
+   * deployed plugins take whatever arrives there), an offer at that endpoint set aside unanswered (a late
+   * confirmation), or, from an instance never seen (its request was lost), a port nobody holds.
+   * `challenge`: an instance never seen names a port another lease holds; only the probe that follows can
+   * move it (the newest SO_REUSEADDR socket receives there). `none`: anything else, which changes nothing.
    */
-  private creditConfirmation(tempId: string, port: number): Instance | 'refused' | undefined {
+  private rightTo(known: Instance | undefined, port: number, source: Source): 'claim' | 'challenge' | 'none' {
+    if (known && !['requesting', 'assigned'].includes(this.standing(known).state)) return 'none';
+    const atSameEndpoint = (key: string | undefined) =>
+      key !== undefined && (known ? known.endpoint?.key === key : key.slice(0, key.lastIndexOf(':')) === source.address);
     const holder = this.holders.get(port);
-    if (holder === tempId) return undefined;
+    if (holder !== undefined) {
+      const other = this.instances.get(holder);
+      if (!other || other === known) return 'none';
+      if (this.standing(other).state === 'assigned') return atSameEndpoint(other.endpoint?.key) ? 'claim' : 'none';
+      return known === undefined ? 'challenge' : 'none';
+    }
+    const state = this.pool.stateOf(port);
+    if (state === 'quarantined') return atSameEndpoint(this.lastOffer.get(port)) ? 'claim' : 'none';
+    return state === 'free' && known === undefined ? 'claim' : 'none';
+  }
+
+  /** Credits `port` to `tempId`; returns the instance it was offered to, if it moved from one (a crossed assignment). */
+  private credit(port: number, tempId: string): Instance | undefined {
+    const holder = this.holders.get(port);
+    this.holders.set(port, tempId);
     if (holder === undefined) {
-      if (!this.pool.claim(port)) return 'refused';
-      this.holders.set(port, tempId);
+      this.pool.claim(port);
       return undefined;
     }
-    const other = this.instances.get(holder);
-    if (!other?.actor.getSnapshot().matches('assigned')) return undefined;
     this.options.counters.crossed++;
     this.options.logger.debug({ port, offeredTo: holder, takenBy: tempId }, 'crossed assignment: port credited to the instance that took it');
-    this.holders.set(port, tempId);
-    return other;
+    return this.instances.get(holder);
   }
 
   /** A probe proved `tempId` receives on `port`: whoever else was credited with it has lost it. */
@@ -483,7 +622,7 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
     // waiting after that, it has lost its port and no offer could reach it: forget it.
     queueMicrotask(() => {
       if (this.instances.get(tempId) !== instance || !instance.actor.getSnapshot().matches('requesting')) return;
-      this.options.logger.info({ tempId }, 'instance without a response endpoint has no port: forgotten until it asks');
+      this.options.log('forgotten', 'info', { tempId }, 'instance without a response endpoint has no port: forgotten until it asks');
       instance.actor.send({ type: 'RELEASE' });
     });
   }
@@ -499,6 +638,7 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
     const endpoint = this.instances.get(tempId)?.endpoint;
     if (!endpoint || port < 0) return;
     this.options.counters.assignments++;
+    this.lastOffer.set(port, endpoint.key);
     this.options.send(wire.portAssignment(tempId, port, 'assigned'), endpoint.host, endpoint.port);
   }
 
@@ -526,10 +666,9 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
     this.pool.release(port);
   }
 
+  /** Only a port credited to the instance: a port nobody holds is never set aside on an instance's word. */
   private quarantinePort(tempId: string, port: number): void {
-    if (port < 0) return;
-    const holder = this.holders.get(port);
-    if (holder !== undefined && holder !== tempId) return;
+    if (port < 0 || this.holders.get(port) !== tempId) return;
     this.holders.delete(port);
     this.pool.quarantine(port);
     this.options.counters.quarantined++;
@@ -542,12 +681,21 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
     const handshakeMs = instance.requestedAt === undefined ? undefined : now - instance.requestedAt;
     instance.requestedAt = undefined;
     instance.boundSince ??= this.wallNow();
+    this.unverified.delete(tempId);
+    this.requestDeadlines.cancel(tempId);
+    this.restoreDeadlines.cancel(tempId);
     this.liveness.verified(tempId);
     this.keeper.remember(tempId, port);
     this.keeper.keep(instance, port);
     this.options.counters.bound++;
-    this.options.logger.info({ tempId, port, handshakeMs }, 'port verified');
+    this.options.log('bound', 'info', { tempId, port, handshakeMs }, 'port verified');
     this.emitSettled('bound', { tempId, port, handshakeMs });
+  }
+
+  /** The journal keeps when the lease last showed life, so a restart counts its silence from then. [PROTOCOL §8] */
+  private reportAlive(tempId: string, port: number): void {
+    const instance = this.instances.get(tempId);
+    if (instance) this.keeper.keep(instance, port);
   }
 
   private reportUnbound(tempId: string): void {
@@ -558,7 +706,7 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
   private reportFailure(context: AssignmentContext): void {
     const { code, detail } = context.error ?? { code: 'retries_exhausted' as const, detail: 'failed' };
     this.options.counters.failed++;
-    this.options.logger.warn({ tempId: context.tempId, code, detail }, 'no port for instance');
+    this.options.log(`failed ${code}`, 'warn', { tempId: context.tempId, code, detail }, 'no port for instance');
     const endpoint = this.instances.get(context.tempId)?.endpoint;
     if (endpoint) this.sendError(endpoint, context.tempId, code, detail);
     this.emitSettled('failed', { tempId: context.tempId, code, detail });
@@ -580,11 +728,11 @@ export class Assignments extends EventEmitter<AssignmentEvents> {
     if (how === 'stolen') {
       this.options.counters.steals++;
       const { port, heldBy } = instance?.lostTo ?? { port: -1, heldBy: '' };
-      this.options.logger.warn({ port, tempId, stolenBy: heldBy }, 'lease ended: port stolen by another instance (co-bound with SO_REUSEADDR)');
+      this.options.log('stolen', 'warn', { port, tempId, stolenBy: heldBy }, 'lease ended: port stolen by another instance (co-bound with SO_REUSEADDR)');
     } else {
       if (how === 'expired') this.options.counters.expiries++;
       else this.options.counters[how]++;
-      this.options.logger.info({ tempId }, END_MESSAGES[how]);
+      this.options.log(how, 'info', { tempId }, END_MESSAGES[how]);
     }
     this.emitSettled(how, { tempId });
   }

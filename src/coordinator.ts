@@ -11,7 +11,7 @@ import { openJournal, type Journal } from './journal.js';
 import { silentLogger, type Logger } from './log.js';
 import { createNonce } from './nonce.js';
 import { createPortCheck, type PortIsFree } from './port-check.js';
-import { createRateLimitedWarn } from './rate-limited-log.js';
+import { createRateLimitedLog } from './rate-limited-log.js';
 import { bindExclusive, closeSocket, growReceiveBuffer } from './udp.js';
 
 export interface CoordinatorOptions extends Partial<CoordinatorSettings> {
@@ -28,6 +28,8 @@ export interface CoordinatorStats {
   leases: Record<string, number>;
   counters: Counters;
   receiveBuffer: { asked: number; granted: number };
+  /** Background compactions of the lease journal, and the longest any of their steps held the event loop. */
+  journal: { compactions: number; longestCompactionBlockMs: number } | null;
 }
 
 export interface Coordinator {
@@ -72,6 +74,7 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
   };
 
   const journal: Journal | undefined = opened?.journal;
+  const log = createRateLimitedLog(logger, 1000, clock);
   const assignments = new Assignments({
     settings: { ...settings, reserved: [...settings.reserved, port] },
     send,
@@ -79,6 +82,7 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
     createNonce: nonce,
     clock,
     logger,
+    log,
     counters,
     ...(journal ? { store: journal } : {}),
   });
@@ -89,17 +93,20 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
     leases: assignments.countByState(),
     counters: { ...counters },
     receiveBuffer,
+    journal: journal
+      ? { compactions: journal.compactions.count, longestCompactionBlockMs: Math.round(journal.compactions.longestBlockMs * 100) / 100 }
+      : null,
   });
   const hub: Hub = {
     assignments,
     counters,
-    warn: createRateLimitedWarn(logger, 1000, () => clock.now()),
+    log,
     adminProbes: new AdminProbes(clock, send, nonce, settings.probeTimeoutMs),
     send,
     status: stats,
   };
 
-  socket.on('message', (data, rinfo) => onDatagram(hub, data, rinfo, logger));
+  socket.on('message', (data, rinfo) => onDatagram(hub, data, rinfo));
   socket.on('error', (err) => logger.error({ err }, 'socket error'));
 
   if (opened) assignments.restore(opened.restored);
@@ -127,6 +134,7 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
       if (closed) return;
       closed = true;
       assignments.close();
+      log.close();
       await closeSocket(socket);
       journal?.close();
       logger.info('coordinator stopped');
@@ -134,12 +142,12 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
   };
 }
 
-function onDatagram(hub: Hub, data: Buffer, rinfo: dgram.RemoteInfo, logger: Logger): void {
+function onDatagram(hub: Hub, data: Buffer, rinfo: dgram.RemoteInfo): void {
   hub.counters.datagrams++;
   const decoded = decodeDatagram(data);
   if (!decoded.ok) {
     hub.counters.malformed++;
-    hub.warn('malformed', { source: `${rinfo.address}:${rinfo.port}`, bytes: data.byteLength, ...decoded.error }, 'malformed datagram dropped');
+    hub.log('malformed', 'warn', { source: `${rinfo.address}:${rinfo.port}`, bytes: data.byteLength, ...decoded.error }, 'malformed datagram dropped');
     return;
   }
   const source = { address: rinfo.address, port: rinfo.port };
@@ -148,7 +156,7 @@ function onDatagram(hub: Hub, data: Buffer, rinfo: dgram.RemoteInfo, logger: Log
       dispatch(hub, message, source);
     } catch (err) {
       // A bug met by one message must not stop the coordinator serving everyone else.
-      logger.error({ err, address: message.address }, 'handler failed');
+      hub.log('handler_failed', 'error', { err, address: message.address }, 'handler failed');
     }
   }
 }

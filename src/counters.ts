@@ -13,6 +13,8 @@ export function createCounters() {
     assignments: 0,
     assignmentTimeouts: 0,
     confirmations: 0,
+    /** Confirmations naming a port that was not the instance's to claim, or from another host: changed nothing. */
+    confirmationsIgnored: 0,
     crossed: 0,
     probesSent: 0,
     probeAnswers: 0,
@@ -29,6 +31,12 @@ export function createCounters() {
     lapsed: 0,
     released: 0,
     expiries: 0,
+    /** Requests refused with `busy`: too many waiting at their endpoint, or a table full of verified leases. */
+    busy: 0,
+    /** Instances never verified dropped to make room in a full table. */
+    evicted: 0,
+    /** Releases from another host than the instance's request. */
+    releasesRefused: 0,
     /** Messages from plugins that kept a lease alive (telemetry, rms, tones...). */
     pluginTraffic: 0,
     /** Admin queries refused because they did not come from loopback. */

@@ -30,6 +30,10 @@ export interface Instance {
   turnKey: string | undefined;
   /** Host its receiving port lives on: the address its messages come from. */
   host: string;
+  /** The address its request came from: only that host may confirm or release for it. [PROTOCOL §4, §7] */
+  origin: string;
+  /** A port taken from the pool for its offer, credited to it while the OS check runs. */
+  allocating: number | undefined;
   preferredPort: number;
   nonces: string[];
   requestedAt: number | undefined;

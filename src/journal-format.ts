@@ -1,4 +1,4 @@
-import { validateTempId } from './core/wire.js';
+import { TRACK_ID_MAX_LENGTH, validateIdentity, validateTempId } from './core/wire.js';
 
 /**
  * The lease journal's format, pure: one JSON record a line after a header, the
@@ -134,6 +134,8 @@ export function readLease(value: unknown): LeaseRecord | string {
   const endpoint = readEndpoint(value.endpoint);
   if (endpoint === undefined) return 'endpoint is neither null nor { host, port }';
   if (trackId !== null && typeof trackId !== 'string') return 'trackId is neither null nor a string';
+  const trackIdError = trackId === null ? undefined : validateIdentity(trackId, 'trackID', TRACK_ID_MAX_LENGTH);
+  if (trackIdError !== undefined) return trackIdError;
   if (!isTime(boundAt) || !isTime(lastSeen)) return 'boundAt or lastSeen is not a time';
   return { tempId, port, endpoint, host, trackId, boundAt, lastSeen };
 }
@@ -175,11 +177,39 @@ export function bounded(state: JournalState, maxRemembered: number): JournalStat
   return { leases, lastPorts: new Map(lastPorts) };
 }
 
+/**
+ * Forgets, in place, the least recent ended tempIDs beyond `maxRemembered` in all (bound leases are never
+ * forgotten): what compaction applies at every rewrite, so the file and the memory stay bounded whatever
+ * the churn. `lastPorts` is kept in order of recency, so this is one pass, with no sort and no copy.
+ */
+export function trimToBound(state: JournalState, maxRemembered: number): void {
+  let ended = 0;
+  for (const tempId of state.lastPorts.keys()) if (!state.leases.has(tempId)) ended++;
+  let excess = ended - Math.max(0, maxRemembered - state.leases.size);
+  if (excess <= 0) return;
+  for (const tempId of state.lastPorts.keys()) {
+    if (excess === 0) break;
+    if (state.leases.has(tempId)) continue;
+    state.lastPorts.delete(tempId);
+    excess--;
+  }
+}
+
 /** The whole file a compaction writes for `state`: one record per remembered tempID. */
 export function formatState(state: JournalState): string {
-  let text = HEADER_LINE;
-  for (const [tempId, { port, at }] of state.lastPorts) {
-    const lease = state.leases.get(tempId);
+  return HEADER_LINE + formatEntries([...state.lastPorts], state.leases);
+}
+
+export const JOURNAL_HEADER = HEADER_LINE;
+
+/** The records a compaction writes for these remembered tempIDs, in order. */
+export function formatEntries(
+  entries: ReadonlyArray<readonly [string, { port: number; at: number }]>,
+  leases: ReadonlyMap<string, LeaseRecord>,
+): string {
+  let text = '';
+  for (const [tempId, { port, at }] of entries) {
+    const lease = leases.get(tempId);
     text += formatRecord(lease ? { op: 'put', lease, at } : { op: 'drop', tempId, port, reason: COMPACTED_REASON, at });
   }
   return text;

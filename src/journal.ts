@@ -1,14 +1,19 @@
 import { closeSync, existsSync, fdatasyncSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { open as openFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import {
   applyRecord,
   bounded,
+  formatEntries,
   formatRecord,
   formatState,
+  JOURNAL_HEADER,
   parseBytes,
   parseJournal,
   readLease,
   readRecord,
+  trimToBound,
   type JournalRecord,
   type JournalState,
   type LeaseRecord,
@@ -28,6 +33,10 @@ export interface Journal {
   drop(tempId: string, port: number, reason: string): void;
   /** Rewrites the file from `state` (write new file, fsync, rename over, fsync the directory). */
   compact(state: JournalState): void;
+  /** Resolves once no background compaction is under way. */
+  whenIdle(): Promise<void>;
+  /** Background compactions done, and the longest the event loop was held by one of their steps. */
+  readonly compactions: { readonly count: number; readonly longestBlockMs: number };
   /** Flushes (fdatasync), closes, and removes the lock. Idempotent. */
   close(): void;
 }
@@ -59,6 +68,7 @@ export function openJournal(
   try {
     // Left by a crash mid-compaction, when the journal itself was still whole.
     rmQuietly(`${path}.tmp`);
+    rmQuietly(`${path}.compacting`);
     const bytes = readIfExists(path);
     const parsed = bytes === null ? parseJournal('') : parseBytes(bytes);
     const state = bounded(parsed.state, maxRemembered);
@@ -87,12 +97,23 @@ export function openJournal(
 
 type Settings = { logger: Logger; now: () => number; compactEvery: number; maxRemembered: number; syncDelayMs: number };
 
+/** Records formatted per turn of the event loop while compacting: each chunk blocks well under a millisecond. */
+const COMPACTION_CHUNK = 256;
+
 class FileJournal implements Journal {
   // null after a failed write or rewrite: the next append rewrites the file from memory instead.
   private fd: number | null = null;
   private syncTimer: NodeJS.Timeout | null = null;
   private closed = false;
   private failing = false;
+  /** Lines in the file now, header included: more than the state needs means superseded records. */
+  private fileLines = 0;
+  private compaction: Promise<void> | undefined;
+  /** Bumped by every synchronous rewrite: a background compaction started before it is stale and gives up. */
+  private rewrites = 0;
+  /** While a compaction runs: the records appended since its snapshot, written into the new file before it replaces the old. */
+  private tail: string[] | undefined;
+  readonly compactions = { count: 0, longestBlockMs: 0 };
 
   constructor(
     readonly path: string,
@@ -104,7 +125,10 @@ class FileJournal implements Journal {
     private readonly settings: Settings,
   ) {
     if (rewrite) this.compact(state);
-    else this.openForAppend();
+    else {
+      this.fileLines = this.neededLines() + appended;
+      this.openForAppend();
+    }
   }
 
   put(lease: LeaseRecord): void {
@@ -125,8 +149,18 @@ class FileJournal implements Journal {
     this.rewrite();
   }
 
+  async whenIdle(): Promise<void> {
+    while (this.compaction) await this.compaction;
+  }
+
   close(): void {
     if (this.closed) return;
+    try {
+      // A clean stop leaves the file as small as the state: no superseded records for the next start to skip.
+      if (this.fd !== null && this.fileLines > this.neededLines()) this.rewrite();
+    } catch (error) {
+      this.settings.logger.warn({ path: this.path, err: error }, `could not compact lease journal ${this.path} on close`);
+    }
     this.closed = true;
     try {
       this.releaseFd(true);
@@ -135,8 +169,17 @@ class FileJournal implements Journal {
     }
   }
 
+  /** Header plus one record per remembered tempID, once trimmed to the bound. */
+  private neededLines(): number {
+    trimToBound(this.state, this.settings.maxRemembered);
+    return 1 + this.state.lastPorts.size;
+  }
+
+  /** Synchronous: at open, on demand, after a failed write, and on close, never on the hot path. */
   private rewrite(): void {
+    this.rewrites++;
     this.releaseFd(false);
+    trimToBound(this.state, this.settings.maxRemembered);
     const temporary = `${this.path}.tmp`;
     try {
       const fd = openSync(temporary, 'w', 0o600);
@@ -154,17 +197,23 @@ class FileJournal implements Journal {
       throw fsError(error, this.path, 'rewrite');
     }
     this.appended = 0;
+    this.fileLines = 1 + this.state.lastPorts.size;
     this.openForAppend();
   }
 
   private append(record: JournalRecord): void {
     this.assertOpen();
     applyRecord(this.state, record);
+    const line = formatRecord(record);
+    this.tail?.push(line);
     const { logger } = this.settings;
     try {
-      if (this.fd === null || ++this.appended >= this.settings.compactEvery) this.rewrite();
+      if (this.fd === null) this.rewrite();
       // Straight to the kernel with no user-space buffer: a SIGKILL after put() returns loses nothing.
-      else writeAll(this.fd, formatRecord(record));
+      else {
+        writeAll(this.fd, line);
+        this.fileLines++;
+      }
     } catch (error) {
       // A failing disk must not take the coordinator down with it: leases live on in memory, and as a partial line
       // may be on disk, the next append rewrites the whole file from them rather than extend it.
@@ -175,7 +224,83 @@ class FileJournal implements Journal {
     }
     if (this.failing) logger.info({ path: this.path }, `lease journal ${this.path} is written again`);
     this.failing = false;
-    // Batched fdatasync: a power loss may lose the last ~syncDelayMs (200 ms) of records, never older ones.
+    if (++this.appended >= this.settings.compactEvery) this.compactInBackground();
+    this.scheduleSync();
+  }
+
+  private compactInBackground(): void {
+    if (this.compaction !== undefined) return;
+    this.compaction = this.compactIncrementally()
+      .catch((error: unknown) => {
+        rmQuietly(this.backgroundTemporary);
+        this.settings.logger.error({ path: this.path, err: error }, `cannot compact lease journal ${this.path}: still appending to it`);
+      })
+      .finally(() => {
+        this.compaction = undefined;
+        this.tail = undefined;
+        // Appends that came in while it ran may already call for the next one.
+        if (!this.closed && this.appended >= this.settings.compactEvery) this.compactInBackground();
+      });
+  }
+
+  /**
+   * Write-new-then-rename without holding up the socket: the snapshot, each chunk of records and the final
+   * swap are short synchronous steps; the writes and fsyncs in between are asynchronous. Records appended
+   * meanwhile go to the old file as usual and, kept in `tail`, into the new one just before the rename.
+   */
+  private async compactIncrementally(): Promise<void> {
+    let started = performance.now();
+    trimToBound(this.state, this.settings.maxRemembered);
+    const entries = [...this.state.lastPorts];
+    const leases = new Map(this.state.leases);
+    this.tail = [];
+    this.appended = 0;
+    this.noteBlock(started);
+    const rewrites = this.rewrites;
+    const temporary = this.backgroundTemporary;
+    const handle = await openFile(temporary, 'w', 0o600);
+    try {
+      await handle.write(JOURNAL_HEADER);
+      for (let i = 0; i < entries.length && !this.closed; i += COMPACTION_CHUNK) {
+        started = performance.now();
+        const text = formatEntries(entries.slice(i, i + COMPACTION_CHUNK), leases);
+        this.noteBlock(started);
+        await handle.write(text);
+      }
+      await handle.sync();
+      // Closed or rewritten meanwhile: the file on disk is whole and newer than this snapshot.
+      if (this.closed || this.rewrites !== rewrites) {
+        rmQuietly(temporary);
+        return;
+      }
+      started = performance.now();
+      const tail = this.tail.join('');
+      writeAll(handle.fd, tail);
+      renameSync(temporary, this.path);
+      this.releaseFd(false);
+      this.openForAppend();
+      this.fileLines = 1 + entries.length + this.tail.length;
+      this.tail = undefined;
+      this.scheduleSync();
+      this.noteBlock(started);
+    } finally {
+      await handle.close();
+    }
+    if (process.platform !== 'win32') await syncPathAsync(this.dir);
+    this.compactions.count++;
+  }
+
+  /** Not the synchronous rewrite's name: the two never write one file. */
+  private get backgroundTemporary(): string {
+    return `${this.path}.compacting`;
+  }
+
+  private noteBlock(started: number): void {
+    this.compactions.longestBlockMs = Math.max(this.compactions.longestBlockMs, performance.now() - started);
+  }
+
+  /** Batched fdatasync: a power loss may lose the last ~syncDelayMs (200 ms) of records, never older ones. */
+  private scheduleSync(): void {
     this.syncTimer ??= setTimeout(() => {
       this.syncTimer = null;
       this.sync();
@@ -265,6 +390,15 @@ function readIfExists(path: string): Buffer | null {
   } catch (error) {
     if (errorCode(error) === 'ENOENT') return null;
     throw fsError(error, path, 'read');
+  }
+}
+
+async function syncPathAsync(path: string): Promise<void> {
+  const handle = await openFile(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 

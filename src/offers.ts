@@ -13,8 +13,9 @@ export interface OffersOptions {
   logger: Logger;
   /** The live record of a tempID, if it still has one. */
   instance: (tempId: string) => Instance | undefined;
-  /** A port was allocated for `tempId`: credit it before the machine hears of it. */
+  /** A port was taken from the pool for `tempId`: it is credited to it from that moment, while the OS check runs. */
   credit: (port: number, tempId: string) => void;
+  uncredit: (port: number, tempId: string) => void;
 }
 
 /**
@@ -40,6 +41,11 @@ export class Offers {
     // The instance holding the turn now shares its endpoint: resending its port could reach another instance.
     if (turn !== undefined && turn !== instance.tempId) this.options.instance(turn)?.actor.send({ type: 'ENDPOINT_SHARED' });
     this.pump(key);
+  }
+
+  /** Instances waiting at `key`, the one whose offer is out included. */
+  waitingAt(key: string): number {
+    return this.queue.waitingAt(key) + (this.queue.turnHolder(key) === undefined ? 0 : 1);
   }
 
   withdraw(instance: Instance): void {
@@ -95,20 +101,21 @@ export class Offers {
   }
 
   private async offer(instance: Instance, key: string): Promise<void> {
-    const port = await this.allocate(instance.preferredPort);
+    const port = await this.allocate(instance);
     const stillWaiting =
       !this.closed &&
       this.options.instance(instance.tempId) === instance &&
       this.queue.holdsTurn(key, instance.tempId) &&
       instance.actor.getSnapshot().matches('requesting');
     if (!stillWaiting || port === null) {
-      if (port !== null) this.options.pool.release(port);
+      if (port !== null) this.giveBack(instance, port, (p) => this.options.pool.release(p));
       if (this.queue.endTurn(key, instance.tempId)) instance.turnKey = undefined;
       if (stillWaiting) instance.actor.send({ type: 'POOL_EXHAUSTED' });
       this.pump(key);
       return;
     }
-    this.options.credit(port, instance.tempId);
+    // From here the offer itself carries the port.
+    instance.allocating = undefined;
     instance.actor.send({
       type: 'OFFER',
       port,
@@ -118,17 +125,25 @@ export class Offers {
   }
 
   /** [PROTOCOL §3] the preferred port if free, else the port released longest ago; never one another process holds. */
-  private async allocate(preferredPort: number): Promise<number | null> {
+  private async allocate(instance: Instance): Promise<number | null> {
     const { pool, portIsFree, counters, logger } = this.options;
-    let preferred = preferredPort > 0 ? preferredPort : undefined;
+    let preferred = instance.preferredPort > 0 ? instance.preferredPort : undefined;
     for (;;) {
       const port = pool.take(preferred);
       preferred = undefined;
       if (port === null) return null;
+      this.options.credit(port, instance.tempId);
+      instance.allocating = port;
       if (await portIsFree(port)) return port;
       counters.portsHeldElsewhere++;
       logger.debug({ port }, 'port held by another process: skipped for now');
-      pool.quarantine(port);
+      this.giveBack(instance, port, (p) => pool.quarantine(p));
     }
+  }
+
+  private giveBack(instance: Instance, port: number, to: (port: number) => void): void {
+    instance.allocating = undefined;
+    this.options.uncredit(port, instance.tempId);
+    to(port);
   }
 }

@@ -431,7 +431,9 @@ describe('compaction', () => {
     journal.put(lease('a', 9004));
     expect(fileLines(dir)).toHaveLength(5);
     journal.put(lease('b', 9005));
+    await journal.whenIdle();
     expect(fileLines(dir)).toEqual([HEADER.trim(), expect.stringContaining('"port":9004'), expect.stringContaining('"port":9005')]);
+    expect(journal.compactions.count).toBe(1);
     journal.drop('a', 9004, 'released');
     expect(fileLines(dir)).toHaveLength(4);
     expect(readdirSync(dir).sort()).toEqual(['leases.jsonl', 'oscport.lock']);
@@ -441,17 +443,64 @@ describe('compaction', () => {
     expect(restored.lastPorts.get('a')?.port).toBe(9004);
   });
 
-  it('counts records superseded in earlier runs, so a daemon restarted often still compacts', async () => {
+  it('counts records superseded in an earlier run that crashed, so a daemon restarted often still compacts', async () => {
     const dir = await tempDir();
-    const first = open(dir, { compactEvery: 5 }).journal;
-    for (const port of [9001, 9002, 9003]) first.put(lease('a', port));
-    first.close();
+    const crashed = [9001, 9002, 9003].map((port, n) => formatRecord({ op: 'put', lease: lease('a', port), at: n + 1 }));
+    writeFileSync(join(dir, 'leases.jsonl'), HEADER + crashed.join(''));
     const { journal } = open(dir, { compactEvery: 5 });
     expect(fileLines(dir)).toHaveLength(4);
     journal.put(lease('a', 9004));
     journal.put(lease('a', 9005));
     journal.put(lease('a', 9006));
+    await journal.whenIdle();
     expect(fileLines(dir)).toHaveLength(2);
+  });
+
+  it('a clean close leaves no superseded record behind', async () => {
+    const dir = await tempDir();
+    const { journal } = open(dir);
+    for (const port of [9001, 9002, 9003]) journal.put(lease('a', port));
+    expect(fileLines(dir)).toHaveLength(4);
+    journal.close();
+    expect(fileLines(dir)).toHaveLength(2);
+  });
+
+  it('compacts in the background: records written meanwhile reach the new file, nothing is lost', async () => {
+    const dir = await tempDir();
+    const { journal } = open(dir, { compactEvery: 600, maxRemembered: 10_000 });
+    for (let n = 0; n < 600; n++) journal.put(lease(`t${n}`, 9000 + (n % 900)));
+    // The compaction has started but not finished: these land in the old file and in its tail.
+    journal.put(lease('during', 9950));
+    journal.drop('t0', 9000, 'released');
+    await journal.whenIdle();
+    expect(journal.compactions.count).toBe(1);
+    expect(readdirSync(dir).sort()).toEqual(['leases.jsonl', 'oscport.lock']);
+    journal.put(lease('after', 9951));
+    const lines = fileLines(dir);
+    expect(lines).toHaveLength(1 + 600 + 2 + 1);
+    journal.close();
+    const { restored } = open(dir, { maxRemembered: 10_000 });
+    expect(restored.leases.size).toBe(600 - 1 + 2);
+    expect(restored.leases.has('t0')).toBe(false);
+    expect(restored.leases.get('during')?.port).toBe(9950);
+  });
+
+  it('stays bounded under churn: live leases plus the remembered last ports, in the file and in memory', async () => {
+    const dir = await tempDir();
+    const { journal } = open(dir, { compactEvery: 200, maxRemembered: 300 });
+    for (let n = 0; n < 10_000; n++) {
+      journal.put(lease(`churn-${n}`, 9000 + (n % 900)));
+      journal.drop(`churn-${n}`, 9000 + (n % 900), 'released');
+      if (n % 500 === 0) await journal.whenIdle();
+    }
+    journal.put(lease('live', 9999));
+    await journal.whenIdle();
+    expect(fileLines(dir).length).toBeLessThanOrEqual(1 + 300 + 200);
+    journal.close();
+    expect(fileLines(dir).length).toBeLessThanOrEqual(1 + 300);
+    const { restored } = open(dir, { maxRemembered: 300 });
+    expect(restored.lastPorts.size).toBe(300);
+    expect([...restored.leases.keys()]).toEqual(['live']);
   });
 
   it('compacts on demand from the state it is given, leaving no temporary file', async () => {

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import osc from 'osc/src/osc.js';
 
 /** One OSC argument, with its type tag kept: `f` 2.0 stays a float on the way back out. */
@@ -16,6 +17,11 @@ export interface OscMessage {
 export interface DecodedArg {
   type: string;
   value: unknown;
+  /**
+   * A string whose bytes are not UTF-8: its value holds U+FFFD in their place, so two such strings may look
+   * alike. Identities (tempIDs, trackIDs, request IDs) are refused on it. [PROTOCOL, Types]
+   */
+  notUtf8?: true;
 }
 
 export interface DecodedMessage {
@@ -112,17 +118,24 @@ function isBundleHeader(data: Uint8Array, start: number, end: number): boolean {
   return true;
 }
 
+/** Indexes of the string arguments of the message being decoded whose bytes are not UTF-8; reused, not reallocated. */
+const notUtf8: number[] = [];
+
 function decodeMessage(data: Uint8Array, start: number, end: number, limits: DecodeLimits): DecodedMessage | DecodeError {
+  notUtf8.length = 0;
   const structureError = checkStructure(data, start, end, limits);
   if (structureError) return structureError;
   // osc.js reads blobs from the underlying ArrayBuffer without the view's offset: hand it bytes at offset 0.
   const bytes =
     start === 0 && end === data.byteLength && data.byteOffset === 0 ? data : new Uint8Array(data.subarray(start, end));
+  let message: DecodedMessage;
   try {
-    return osc.readMessage(bytes, READ_OPTIONS, { idx: 0 });
+    message = osc.readMessage(bytes, READ_OPTIONS, { idx: 0 });
   } catch (err) {
     return { code: 'bad_message', offset: start, detail: (err as Error).message.slice(0, 120) };
   }
+  for (const index of notUtf8) (message.args[index] as DecodedArg).notUtf8 = true;
+  return message;
 }
 
 /** Bytes each fixed-size OSC 1.0/1.1 argument type takes; strings and blobs are sized as they are read. */
@@ -152,7 +165,11 @@ function checkStructure(data: Uint8Array, start: number, end: number, limits: De
     const tag = String.fromCharCode(data[tagStart + t]!);
     const fixed = FIXED_SIZE[tag];
     if (fixed !== undefined) offset += fixed;
-    else if (tag === 's' || tag === 'S') offset = readStringEnd(data, offset, end);
+    else if (tag === 's' || tag === 'S') {
+      const stringStart = offset;
+      offset = readStringEnd(data, offset, end);
+      if (offset >= 0 && !isUtf8(data.subarray(stringStart, data.indexOf(0, stringStart)))) notUtf8.push(t);
+    }
     else if (tag === 'b') offset = readBlobEnd(data, offset, end);
     else return { code: 'bad_message', offset: tagStart + t, detail: `unsupported type tag "${tag}"` };
     if (offset < 0 || offset > end) return { code: 'bad_message', offset: end, detail: `argument ${t + 1} (${tag}) runs past the end` };

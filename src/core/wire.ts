@@ -7,9 +7,11 @@ export const ADDRESS = Object.fromEntries(
   Object.entries(contract.messages).map(([name, spec]) => [name, spec.address]),
 ) as { readonly [K in MessageName]: (typeof contract.messages)[K]['address'] };
 
-export type ErrorCode = 'pool_exhausted' | 'invalid_request' | 'retries_exhausted';
+export type ErrorCode = 'pool_exhausted' | 'invalid_request' | 'retries_exhausted' | 'busy';
 
 export const TEMP_ID_MAX_LENGTH = 128;
+export const TRACK_ID_MAX_LENGTH = 128;
+export const REQUEST_ID_MAX_LENGTH = 64;
 export const NONCE_MAX_LENGTH = 128;
 const PRINTABLE = /^[^\p{C}]+$/u;
 const MIN_PORT = 1;
@@ -44,11 +46,40 @@ export function typeTags(args: readonly DecodedArg[]): string {
   return tags;
 }
 
-export function validateTempId(value: string): string | undefined {
-  if (value.length === 0) return 'tempID is empty';
-  if (value.length > TEMP_ID_MAX_LENGTH) return `tempID longer than ${TEMP_ID_MAX_LENGTH} characters`;
-  if (!PRINTABLE.test(value)) return 'tempID has non-printable characters';
+/**
+ * An identity (tempID, trackID, request ID): 1 to `maxLength` characters, counted in code points as
+ * PROTOCOL says characters (64 emoji are 64), none of them a control, format or unassigned one.
+ */
+export function validateIdentity(value: string, what: string, maxLength: number): string | undefined {
+  if (value.length === 0) return `${what} is empty`;
+  // Two UTF-16 units at most per code point: only a long string needs counting.
+  if (value.length > maxLength && codePoints(value) > maxLength) return `${what} longer than ${maxLength} characters`;
+  if (!PRINTABLE.test(value)) return `${what} has non-printable characters`;
   return undefined;
+}
+
+export function validateTempId(value: string): string | undefined {
+  return validateIdentity(value, 'tempID', TEMP_ID_MAX_LENGTH);
+}
+
+/** An identity as it came off the wire: its bytes must be UTF-8 too, or distinct IDs could decode alike. */
+export function validateIdentityArg(arg: DecodedArg | undefined, what: string, maxLength: number): string | undefined {
+  if (arg?.type !== 's') return `${what} is not a string`;
+  if (arg.notUtf8) return `${what} is not valid UTF-8`;
+  return validateIdentity(arg.value as string, what, maxLength);
+}
+
+function codePoints(value: string): number {
+  let count = 0;
+  for (let i = 0; i < value.length; i++) {
+    const unit = value.charCodeAt(i);
+    if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < value.length) {
+      const next = value.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) i++;
+    }
+    count++;
+  }
+  return count;
 }
 
 function isPort(value: number): boolean {
@@ -64,7 +95,7 @@ function checkForm(name: MessageName, args: readonly DecodedArg[]): string | und
 
 function tempIdAt(args: readonly DecodedArg[], index: number): string | undefined {
   const arg = args[index];
-  return arg?.type === 's' && validateTempId(arg.value as string) === undefined ? (arg.value as string) : undefined;
+  return validateIdentityArg(arg, 'tempID', TEMP_ID_MAX_LENGTH) === undefined ? (arg!.value as string) : undefined;
 }
 
 /** A rejection names the tempID when it can (`tempIdIndex`: where the message carries it), so replies can too. */
@@ -77,9 +108,8 @@ function invalid(detail: string, args: readonly DecodedArg[], tempIdIndex = 0): 
 function checkFormAndTempId(name: MessageName, args: readonly DecodedArg[]): string | Rejected {
   const formError = checkForm(name, args);
   if (formError) return invalid(formError, args);
-  const tempId = args[0]!.value as string;
-  const tempIdError = validateTempId(tempId);
-  return tempIdError ? invalid(tempIdError, args) : tempId;
+  const tempIdError = validateIdentityArg(args[0], 'tempID', TEMP_ID_MAX_LENGTH);
+  return tempIdError ? invalid(tempIdError, args) : (args[0]!.value as string);
 }
 
 export function parseRequestPort(args: readonly DecodedArg[]): Parsed<PortRequest> {
@@ -114,7 +144,7 @@ export function parseRmsResponse(args: readonly DecodedArg[]): Parsed<ProbeAnswe
   const nonce = args[0]!.value as string;
   if (nonce.length === 0 || nonce.length > NONCE_MAX_LENGTH) return invalid('query id length out of range', args, 1);
   const tempId = args[1]!.value as string;
-  const tempIdError = validateTempId(tempId);
+  const tempIdError = validateIdentityArg(args[1], 'tempID', TEMP_ID_MAX_LENGTH);
   if (tempIdError) return invalid(tempIdError, args, 1);
   return { ok: true, value: { nonce, tempId, rms: args[2]!.value as number } };
 }

@@ -2,7 +2,7 @@ import contract from '../../protocol/messages.json' with { type: 'json' };
 import type { LeaseState, LeaseView } from '../assignments.js';
 import type { Source } from '../instance.js';
 import type { DecodedArg } from '../core/codec.js';
-import { typeTags } from '../core/wire.js';
+import { REQUEST_ID_MAX_LENGTH, typeTags, validateIdentityArg } from '../core/wire.js';
 import type { Handler, Hub } from './hub.js';
 
 const { requests, reply: replyMessage } = contract.admin;
@@ -34,15 +34,17 @@ function admin(form: string, action: AdminAction): Handler {
   return (hub, message, source) => {
     if (!isLoopback(source.address)) {
       hub.counters.adminRefused++;
-      hub.warn('admin_refused', { source: `${source.address}:${source.port}`, address: message.address }, 'admin request from outside loopback refused');
+      hub.log('admin_refused', 'warn', { source: `${source.address}:${source.port}`, address: message.address }, 'admin request from outside loopback refused');
       return;
     }
     const requestId = message.args[0];
-    if (requestId?.type !== 's' || (requestId.value as string).length === 0 || (requestId.value as string).length > 64) {
+    const requestIdError = validateIdentityArg(requestId, 'request ID', REQUEST_ID_MAX_LENGTH);
+    if (requestIdError !== undefined) {
       hub.counters.invalid++;
+      hub.log('admin_bad_request_id', 'warn', { source: `${source.address}:${source.port}`, detail: requestIdError }, 'admin request dropped');
       return;
     }
-    const reply = (body: Reply) => send(hub, source, requestId.value as string, body);
+    const reply = (body: Reply) => send(hub, source, requestId!.value as string, body);
     const tags = typeTags(message.args);
     if (tags !== form) {
       reply({ ok: false, error: `${message.address} expects ,${form}, got ,${tags}` });

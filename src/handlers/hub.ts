@@ -3,12 +3,14 @@ import type { Assignments } from '../assignments.js';
 import type { Source } from '../instance.js';
 import type { DecodedMessage, OscMessage } from '../core/codec.js';
 import type { Counters } from '../counters.js';
+import type { RateLimitedLog } from '../rate-limited-log.js';
 
-/** What a handler may touch: the assignments, the counters, a rate-limited warning, and the admin side. */
+/** What a handler may touch: the assignments, the counters, the rate-limited log, and the admin side. */
 export interface Hub {
   assignments: Assignments;
   counters: Counters;
-  warn: (key: string, details: Record<string, unknown>, message: string) => void;
+  /** Every line a datagram can cause goes through it. */
+  log: RateLimitedLog;
   adminProbes: AdminProbes;
   send: (message: OscMessage, host: string, port: number) => void;
   /** The coordinator's status, as `oscport status` shows it. */
@@ -20,5 +22,5 @@ export type Handler = (hub: Hub, message: DecodedMessage, source: Source) => voi
 /** Counts a well-formed message with the wrong arguments for its address, and logs it at a bounded rate. */
 export function rejectInvalid(hub: Hub, address: string, source: Source, detail: string): void {
   hub.counters.invalid++;
-  hub.warn(`invalid ${address}`, { source: `${source.address}:${source.port}`, detail }, `invalid ${address} dropped`);
+  hub.log(`invalid ${address}`, 'warn', { source: `${source.address}:${source.port}`, detail }, `invalid ${address} dropped`);
 }

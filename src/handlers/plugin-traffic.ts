@@ -1,4 +1,5 @@
-import type { Handler } from './hub.js';
+import { TEMP_ID_MAX_LENGTH, TRACK_ID_MAX_LENGTH, validateIdentityArg } from '../core/wire.js';
+import { rejectInvalid, type Handler } from './hub.js';
 
 /**
  * [PROTOCOL §9] Plugin traffic that names its instance, by tempID or trackID, in
@@ -11,9 +12,16 @@ export const handlePluginTraffic: Handler = (hub, message) => {
 };
 
 /** `/aiplayer/uuid_assignment_confirmed ,sss tempID trackID "confirmed"`: the plugin took ChattyChannels' trackID. */
-export const handleUuidConfirmed: Handler = (hub, message) => {
+export const handleUuidConfirmed: Handler = (hub, message, source) => {
   const [tempId, trackId] = message.args;
-  if (message.args.length !== 3 || tempId?.type !== 's' || trackId?.type !== 's') return;
-  hub.assignments.setTrack(tempId.value as string, trackId.value as string);
-  if (hub.assignments.seen(tempId.value as string)) hub.counters.pluginTraffic++;
+  const problem =
+    message.args.length === 3
+      ? (validateIdentityArg(tempId, 'tempID', TEMP_ID_MAX_LENGTH) ?? validateIdentityArg(trackId, 'trackID', TRACK_ID_MAX_LENGTH))
+      : `expects 3 arguments, got ${message.args.length}`;
+  if (problem !== undefined) {
+    rejectInvalid(hub, message.address, source, problem);
+    return;
+  }
+  hub.assignments.setTrack(tempId!.value as string, trackId!.value as string);
+  if (hub.assignments.seen(tempId!.value as string)) hub.counters.pluginTraffic++;
 };

@@ -1,12 +1,12 @@
 import { parseRelease } from '../core/wire.js';
 import { rejectInvalid, type Handler } from './hub.js';
 
-/** [PROTOCOL §7] `,s tempID`: the port goes back to the pool at once. */
+/** [PROTOCOL §7] `,s tempID`: the port goes back to the pool at once, if the release comes from the instance's host. */
 export const handleRelease: Handler = (hub, message, source) => {
   const parsed = parseRelease(message.args);
   if (!parsed.ok) {
     rejectInvalid(hub, message.address, source, parsed.detail);
     return;
   }
-  hub.assignments.release(parsed.value.tempId);
+  hub.assignments.release(parsed.value.tempId, source.address);
 };

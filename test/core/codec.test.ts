@@ -144,6 +144,19 @@ describe('golden datagrams (protocol/fixtures)', () => {
 
 // ---- blobs and byteOffset (REFERENCE §4) ------------------------------------------------------
 
+describe('strings that are not UTF-8', () => {
+  it('are decoded but marked, so identities can be refused; valid ones carry no mark', () => {
+    const bytes = Buffer.from(encodeMessage({ address: '/x', args: [{ type: 's', value: 'okZZ' }, { type: 's', value: 'fine' }] }));
+    const at = bytes.indexOf('ZZ');
+    bytes[at] = 0xff;
+    const result = decodeDatagram(bytes);
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.messages[0]!.args[0]).toMatchObject({ type: 's', notUtf8: true });
+    expect(result.messages[0]!.args[1]).toEqual({ type: 's', value: 'fine' });
+  });
+});
+
 describe('blobs', () => {
   // Written by hand: "/blob" ,b 5 bytes 01..05 + 3 pad.
   const BLOB_DATAGRAM = hexBytes(`

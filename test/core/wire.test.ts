@@ -17,6 +17,7 @@ import {
   release,
   requestPort,
   rmsResponse,
+  type ErrorCode,
   type Parsed,
 } from '../../src/core/wire.js';
 import { loadFixture, loadFixtures } from './fixtures.js';
@@ -54,6 +55,7 @@ function argsOfFixture(name: string): readonly DecodedArg[] {
 const BAD_TEMP_IDS: [string, string][] = [
   ['empty', ''],
   ['129 characters', 'x'.repeat(TEMP_ID_MAX_LENGTH + 1)],
+  ['129 emoji (code points, not UTF-16 units)', '🎹'.repeat(TEMP_ID_MAX_LENGTH + 1)],
   ['a control char (BEL)', 'AIplayer\u0007'],
   ['DEL', 'AIplayer\u007f'],
   ['a C1 control (NEL)', 'AIplayer\u0085'],
@@ -91,6 +93,16 @@ describe('parseRequestPort', () => {
 
   it.each([1, 9002, 65535])('accepts preferredPort %i', (port) => {
     expect(value(parseRequestPort([s(TEMP_ID), i(port)])).preferredPort).toBe(port);
+  });
+
+  it('counts characters as code points: 128 emoji are a valid tempID', () => {
+    const emoji = '🎹'.repeat(TEMP_ID_MAX_LENGTH);
+    expect(value(parseRequestPort([s(emoji), i(-1)])).tempId).toBe(emoji);
+  });
+
+  it('rejects a tempID whose bytes were not UTF-8, and echoes no tempID', () => {
+    const parsed = parseRequestPort([{ type: 's', value: 'plug\ufffd', notUtf8: true }, i(-1)]);
+    expectRejected(parsed, undefined, /tempID is not valid UTF-8/);
   });
 
   it('accepts a 128-character printable tempID, with spaces and non-ASCII letters', () => {
@@ -268,7 +280,7 @@ describe('builders', () => {
   });
 
   it('portError is s,s,s', () => {
-    for (const code of contract.messages.port_error.codes as ('pool_exhausted' | 'invalid_request' | 'retries_exhausted')[]) {
+    for (const code of contract.messages.port_error.codes as ErrorCode[]) {
       const message = portError(TEMP_ID, code, 'why');
       expect(message.address).toBe('/aiplayer/port_error');
       expect(tags(message)).toBe('sss');

@@ -1,4 +1,4 @@
-import { afterEach } from 'vitest';
+import { afterEach, expect } from 'vitest';
 import pino from 'pino';
 import { startCoordinator, type Coordinator, type CoordinatorOptions } from '../../src/coordinator.js';
 
@@ -23,12 +23,21 @@ export const RANGES = {
   persistence: [22300, 22399],
   sigkill: [22400, 22799],
   admin: [22800, 22899],
+  forgery: [22900, 22999],
+  flood: [23000, 23099],
+  churn: [23100, 23299],
+  crashloop: [23300, 23399],
 } as const satisfies Record<string, readonly [number, number]>;
 
 const open: Coordinator[] = [];
 
+const problems: string[] = [];
+
+// After every scenario, or when the test closes a coordinator itself, the pool's books must balance
+// (free + quarantined + held = size, one lease per held port).
 afterEach(async () => {
   await Promise.all(open.splice(0).map((c) => c.close()));
+  expect(problems.splice(0)).toEqual([]);
 });
 
 /** A coordinator on an ephemeral port (never 9001), closed after each test. Logs with OSCPORT_TEST_LOG=debug. */
@@ -42,6 +51,13 @@ export async function testCoordinator(range: readonly [number, number], options:
     logger: pino({ level: process.env.OSCPORT_TEST_LOG ?? 'silent' }),
     ...options,
   });
+  const close = coordinator.close;
+  let audited = false;
+  coordinator.close = () => {
+    if (!audited) problems.push(...coordinator.assignments.checkInvariants());
+    audited = true;
+    return close();
+  };
   open.push(coordinator);
   return coordinator;
 }

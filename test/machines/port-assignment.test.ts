@@ -38,6 +38,7 @@ const ACTION_NAMES = [
   'scheduleCheck',
   'scheduleCheckTimeout',
   'cancelDeadline',
+  'reportAlive',
 ] as const;
 
 /** An actor whose effects are recorded as `name`, `name:port` or `name:ms=N`, in order. */
@@ -220,13 +221,17 @@ describe('port assignment machine: crossed assignments', () => {
     expect(m.take()).toEqual(['endTurn', 'returnPort:9002', 'reportBound:9007', 'scheduleCheck']);
   });
 
-  it('a bound instance that confirms a new port moves there and verifies it', () => {
+  it('a confirmation naming another port changes nothing for a verifying or bound lease', () => {
     const m = verifying(9002);
+    m.send({ type: 'CONFIRMED', port: 9009 });
+    expect(m.state()).toEqual({ verifying: 'probing' });
     m.send({ type: 'PROBE_ANSWERED' });
     m.take();
     m.send({ type: 'CONFIRMED', port: 9009 });
-    expect(m.state()).toEqual({ verifying: 'probing' });
-    expect(m.take()).toEqual(['cancelDeadline', 'reportUnbound', 'returnPort:9002', 'sendProbe:9009']);
+    m.send({ type: 'BIND_FAILED', port: 9009 });
+    expect(m.state()).toEqual({ bound: 'alive' });
+    expect(m.context().port).toBe(9002);
+    expect(m.take()).toEqual([]);
   });
 
   it('a duplicate confirmation of the same port changes nothing', () => {
@@ -330,7 +335,7 @@ describe('port assignment machine: liveness of a bound lease', () => {
     expect(m.take()).toEqual(['cancelProbes', 'sendProbe:9002', 'scheduleCheckTimeout:ms=100']);
     m.send({ type: 'PROBE_ANSWERED' });
     expect(m.state()).toEqual({ bound: 'alive' });
-    expect(m.take()).toEqual(['cancelProbes', 'scheduleCheck']);
+    expect(m.take()).toEqual(['cancelProbes', 'reportAlive', 'scheduleCheck']);
     expect(m.context().checkProbes).toBe(0);
   });
 
@@ -352,12 +357,83 @@ describe('port assignment machine: liveness of a bound lease', () => {
     expect(m.take()).toEqual([]);
   });
 
+  it('a failed report for a bound lease only makes it prove itself: answered, the lease stays', () => {
+    const m = bound();
+    m.send({ type: 'BIND_FAILED', port: 9002 });
+    expect(m.state()).toEqual({ bound: 'checking' });
+    expect(m.take()).toEqual(['sendProbe:9002', 'scheduleCheckTimeout:ms=50']);
+    m.send({ type: 'BIND_FAILED', port: 9002 });
+    expect(m.take()).toEqual([]);
+    m.send({ type: 'PROBE_ANSWERED' });
+    expect(m.state()).toEqual({ bound: 'alive' });
+    expect(m.context().port).toBe(9002);
+    expect(m.take()).toEqual(['cancelProbes', 'reportAlive', 'scheduleCheck']);
+  });
+
+  it('a failed report for a bound lease that then stays silent ends it as expired, not quarantined', () => {
+    const m = bound();
+    m.send({ type: 'BIND_FAILED', port: 9002 });
+    m.send({ type: 'LIVENESS_TIMEOUT' });
+    m.send({ type: 'LIVENESS_TIMEOUT' });
+    expect(m.state()).toBe('expired');
+    expect(m.take()).not.toContain('quarantinePort:9002');
+  });
+
   it('release during a check gives the port back', () => {
     const m = bound();
     m.send({ type: 'LIVENESS_DUE' });
     m.take();
     m.send({ type: 'RELEASE' });
     expect(m.take()).toEqual(['cancelProbes', 'cancelDeadline', 'reportUnbound', 'returnPort:9002', 'reportReleased']);
+  });
+});
+
+describe('port assignment machine: deadlines and eviction', () => {
+  it('a request past its deadline lapses while waiting, or with its offer out (the port goes back)', () => {
+    const waiting = start();
+    waiting.take();
+    waiting.send({ type: 'REQUEST_EXPIRED' });
+    expect(waiting.state()).toBe('lapsed');
+    expect(waiting.take()).toEqual(['withdrawRequest', 'reportLapsed']);
+    const m = offered(9002);
+    m.send({ type: 'REQUEST_EXPIRED' });
+    expect(m.state()).toBe('lapsed');
+    expect(m.take()).toEqual(['endTurn', 'returnPort:9002', 'reportLapsed']);
+  });
+
+  it('the request deadline leaves a verifying or bound instance alone', () => {
+    const m = verifying(9002);
+    m.send({ type: 'REQUEST_EXPIRED' });
+    expect(m.state()).toEqual({ verifying: 'probing' });
+  });
+
+  it('eviction ends an instance never verified, even mid-verification, but never a restored lease', () => {
+    const m = verifying(9002);
+    m.send({ type: 'EVICTED' });
+    expect(m.state()).toBe('lapsed');
+    expect(m.take()).toEqual(['cancelProbes', 'returnPort:9002', 'reportLapsed']);
+    const restored = start({}, 9004);
+    restored.send({ type: 'EVICTED' });
+    expect(restored.state()).toEqual({ verifying: 'probing' });
+  });
+
+  it('a restored lease past its absolute deadline expires; a fresh verification ignores it', () => {
+    const restored = start({}, 9004);
+    restored.take();
+    restored.send({ type: 'RESTORE_EXPIRED' });
+    expect(restored.state()).toBe('expired');
+    expect(restored.take()).toEqual(['cancelProbes', 'returnPort:9004', 'reportExpired']);
+    const fresh = verifying(9002);
+    fresh.send({ type: 'RESTORE_EXPIRED' });
+    expect(fresh.state()).toEqual({ verifying: 'probing' });
+  });
+
+  it('a restored lease is not moved off its port by a failed report: its probes decide', () => {
+    const restored = start({}, 9004);
+    restored.take();
+    restored.send({ type: 'BIND_FAILED', port: 9004 });
+    expect(restored.state()).toEqual({ verifying: 'probing' });
+    expect(restored.take()).toEqual([]);
   });
 });
 
