@@ -1,7 +1,7 @@
 import type dgram from 'node:dgram';
-import { decodeDatagram, encodeMessage, type DecodedMessage, type OscMessage } from '../src/core/codec.js';
-import * as wire from '../src/core/wire.js';
-import { bindExclusive, closeSocket } from '../src/udp.js';
+import { decodeDatagram, encodeMessage, type DecodedMessage, type OscMessage } from '../src/osc/codec.js';
+import * as wire from '../src/osc/wire.js';
+import { bindExclusive, closeSocket } from '../src/net/udp.js';
 
 export interface ChurnOptions {
   /** The coordinator's port on 127.0.0.1. */

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startCoordinator } from '../src/coordinator.js';
+import { startCoordinator } from '../src/main.js';
 import { churn } from './churn.js';
 
 /**

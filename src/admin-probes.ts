@@ -1,6 +1,6 @@
-import type { Clock } from './instance.js';
-import type { OscMessage } from './core/codec.js';
-import * as wire from './core/wire.js';
+import type { Clock } from './leases/lease.js';
+import type { OscMessage } from './osc/codec.js';
+import * as wire from './osc/wire.js';
 
 export type ProbeResult =
   | { port: number; answered: true; tempId: string; rttMs: number }

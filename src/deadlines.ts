@@ -1,4 +1,4 @@
-import type { Clock } from './instance.js';
+import type { Clock } from './leases/lease.js';
 
 /**
  * One absolute deadline per key, all driven by a single clock timer armed for

@@ -1,7 +1,7 @@
-export { startCoordinator, type Coordinator, type CoordinatorOptions, type CoordinatorStats } from './coordinator.js';
-export { requestPort, PortRequestError, type PortLease, type RequestPortOptions } from './client.js';
-export { DEFAULT_SETTINGS, SettingsError, type CoordinatorSettings } from './core/settings.js';
-export { decodeDatagram, encodeMessage, type OscArg, type OscMessage, type DecodedMessage } from './core/codec.js';
-export { ADDRESS } from './core/wire.js';
-export { portAssignmentMachine } from '../machines/port-assignment.js';
+export { startCoordinator, type Coordinator, type CoordinatorOptions, type CoordinatorStats } from './main.js';
+export { requestPort, PortRequestError, type PortLease, type RequestPortOptions } from './sdk/request-port.js';
+export { DEFAULT_SETTINGS, SettingsError, type CoordinatorSettings } from './settings/index.js';
+export { decodeDatagram, encodeMessage, type OscArg, type OscMessage, type DecodedMessage } from './osc/codec.js';
+export { ADDRESS } from './osc/wire.js';
+export { portAssignmentMachine } from '../machines/lease.js';
 export { createLogger } from './log.js';

@@ -1,6 +1,6 @@
 import pino, { type Logger } from 'pino';
 import pretty from 'pino-pretty';
-import type { LogLevel } from './core/settings.js';
+import type { LogLevel } from './settings/index.js';
 
 export type { Logger };
 

@@ -1,4 +1,4 @@
-import type { Clock } from './instance.js';
+import type { Clock } from './leases/lease.js';
 import type { Logger } from './log.js';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';

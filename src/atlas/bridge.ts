@@ -1,7 +1,7 @@
 import { isIPv4 } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { SessionSettings } from '../../machines/atlas-session.js';
-import type { Clock } from '../instance.js';
+import type { Clock } from '../leases/lease.js';
 import { silentLogger, type Logger } from '../log.js';
 import { createAtlasCounters, type AtlasCounters } from './counters.js';
 import { MeterSocket, type MeterSocketStatus } from './meter-socket.js';

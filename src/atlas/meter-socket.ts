@@ -1,8 +1,8 @@
 import type dgram from 'node:dgram';
-import type { Clock } from '../instance.js';
+import type { Clock } from '../leases/lease.js';
 import type { Logger } from '../log.js';
-import { describeHolders, findUdpPortHolders, type PortHolder } from '../port-holder.js';
-import { BindError, bindExclusive, closeSocket } from '../udp.js';
+import { describeHolders, findUdpPortHolders, type PortHolder } from '../net/port-holder.js';
+import { BindError, bindExclusive, closeSocket } from '../net/udp.js';
 import type { AtlasCounters } from './counters.js';
 import { datagramLines, parseLine, type AtlasMessage } from './protocol.js';
 import type { ThrottledWarn } from './throttle.js';

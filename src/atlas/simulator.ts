@@ -2,7 +2,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { silentLogger, type Logger } from '../log.js';
-import { closeSocket } from '../udp.js';
+import { closeSocket } from '../net/udp.js';
 import {
   encodeMessage,
   KEEPALIVE_PARAM,

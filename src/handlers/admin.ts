@@ -1,8 +1,8 @@
 import contract from '../../protocol/messages.json' with { type: 'json' };
-import type { LeaseState, LeaseView } from '../assignments.js';
-import type { Source } from '../instance.js';
-import type { DecodedArg } from '../core/codec.js';
-import { REQUEST_ID_MAX_LENGTH, typeTags, validateIdentityArg } from '../core/wire.js';
+import type { LeaseState, LeaseView } from '../leases/registry.js';
+import type { Source } from '../leases/lease.js';
+import type { DecodedArg } from '../osc/codec.js';
+import { REQUEST_ID_MAX_LENGTH, typeTags, validateIdentityArg } from '../osc/wire.js';
 import type { Handler, Hub } from './hub.js';
 
 const { requests, reply: replyMessage } = contract.admin;

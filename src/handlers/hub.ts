@@ -1,7 +1,7 @@
 import type { AdminProbes } from '../admin-probes.js';
-import type { Assignments } from '../assignments.js';
-import type { Source } from '../instance.js';
-import type { DecodedMessage, OscMessage } from '../core/codec.js';
+import type { Assignments } from '../leases/registry.js';
+import type { Source } from '../leases/lease.js';
+import type { DecodedMessage, OscMessage } from '../osc/codec.js';
 import type { Counters } from '../counters.js';
 import type { RateLimitedLog } from '../rate-limited-log.js';
 

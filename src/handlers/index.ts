@@ -1,7 +1,7 @@
 import contract from '../../protocol/messages.json' with { type: 'json' };
-import type { Source } from '../instance.js';
-import type { DecodedMessage } from '../core/codec.js';
-import { ADDRESS } from '../core/wire.js';
+import type { Source } from '../leases/lease.js';
+import type { DecodedMessage } from '../osc/codec.js';
+import { ADDRESS } from '../osc/wire.js';
 import {
   ADMIN_ADDRESS,
   handleAdminLease,

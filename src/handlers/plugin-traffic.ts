@@ -1,4 +1,4 @@
-import { TEMP_ID_MAX_LENGTH, TRACK_ID_MAX_LENGTH, validateIdentityArg } from '../core/wire.js';
+import { TEMP_ID_MAX_LENGTH, TRACK_ID_MAX_LENGTH, validateIdentityArg } from '../osc/wire.js';
 import { rejectInvalid, type Handler } from './hub.js';
 
 /**

@@ -1,4 +1,4 @@
-import { parsePortConfirmed } from '../core/wire.js';
+import { parsePortConfirmed } from '../osc/wire.js';
 import { rejectInvalid, type Handler } from './hub.js';
 
 /** [PROTOCOL §4] `,sis tempID port bound|failed` */

@@ -1,4 +1,4 @@
-import { parseRelease } from '../core/wire.js';
+import { parseRelease } from '../osc/wire.js';
 import { rejectInvalid, type Handler } from './hub.js';
 
 /** [PROTOCOL §7] `,s tempID`: the port goes back to the pool at once, if the release comes from the instance's host. */

@@ -1,6 +1,6 @@
-import { endpointOf } from '../instance.js';
-import type { DecodedArg } from '../core/codec.js';
-import { parseRequestPort } from '../core/wire.js';
+import { endpointOf } from '../leases/lease.js';
+import type { DecodedArg } from '../osc/codec.js';
+import { parseRequestPort } from '../osc/wire.js';
 import { rejectInvalid, type Handler } from './hub.js';
 
 /** [PROTOCOL §1] `,si tempID preferredPort` or `,sii tempID preferredPort responsePort` */

@@ -1,4 +1,4 @@
-import { parseRmsResponse } from '../core/wire.js';
+import { parseRmsResponse } from '../osc/wire.js';
 import { rejectInvalid, type Handler } from './hub.js';
 
 /**

@@ -1,6 +1,6 @@
 import { homedir } from 'node:os';
-import type { AssignmentSettings } from '../../machines/port-assignment.js';
-import { defaultDataDir } from '../data-dir.js';
+import type { AssignmentSettings } from '../../machines/lease.js';
+import { defaultDataDir } from '../leases/persistence/data-dir.js';
 import { checkSettings, fixedDefaults } from './resolve.js';
 import { settingsFor, type SettingsTable } from './table.js';
 import { list, oneOf, path, port, portRange, SettingsError, text, wholeNumber } from './values.js';

@@ -1,4 +1,4 @@
-import { closestName, ConfigFileError } from '../config-file.js';
+import { closestName, ConfigFileError } from './config-file.js';
 import { placeSettings, type Env, type PlacedSetting, type SettingsTable } from './table.js';
 import { InvalidValue, SettingsError } from './values.js';
 

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { closestName } from '../config-file.js';
+import { closestName } from './config-file.js';
 
 /** A bad setting, named by where it was given: a flag, a variable, a config key or a CoordinatorSettings field. */
 export class SettingsError extends Error {

@@ -2,7 +2,7 @@ import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createAtlasBridge, type AtlasBridge, type AtlasBridgeOptions } from '../../src/atlas/bridge.js';
 import { startAtlasSimulator, type AtlasSimulatorOptions } from '../../src/atlas/simulator.js';
-import { bindExclusive, closeSocket } from '../../src/udp.js';
+import { bindExclusive, closeSocket } from '../../src/net/udp.js';
 import { captureLogs } from './helpers.js';
 
 /** Short waits, so a dead link, a reconnect or a rebind takes a fraction of a second. */

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { PortRequestError, requestPort, type PortLease } from '../../src/client.js';
-import { ADDRESS } from '../../src/core/wire.js';
+import { PortRequestError, requestPort, type PortLease } from '../../src/sdk/request-port.js';
+import { ADDRESS } from '../../src/osc/wire.js';
 import { RANGES, testCoordinator } from '../helpers/coordinator.js';
 import { i, Peer, s, tags, values } from '../helpers/peer.js';
 

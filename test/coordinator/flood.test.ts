@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { requestPort, type PortLease } from '../../src/client.js';
-import { encodeMessage } from '../../src/core/codec.js';
-import { ADDRESS } from '../../src/core/wire.js';
+import { requestPort, type PortLease } from '../../src/sdk/request-port.js';
+import { encodeMessage } from '../../src/osc/codec.js';
+import { ADDRESS } from '../../src/osc/wire.js';
 import { RANGES, testCoordinator } from '../helpers/coordinator.js';
 import { collectLogs } from '../helpers/logs.js';
 import { i, Peer, s, values } from '../helpers/peer.js';

@@ -1,8 +1,8 @@
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { requestPort } from '../../src/client.js';
-import { encodeMessage } from '../../src/core/codec.js';
-import { ADDRESS } from '../../src/core/wire.js';
+import { requestPort } from '../../src/sdk/request-port.js';
+import { encodeMessage } from '../../src/osc/codec.js';
+import { ADDRESS } from '../../src/osc/wire.js';
 import { RANGES, testCoordinator } from '../helpers/coordinator.js';
 import { ManualPlugin } from '../helpers/manual-plugin.js';
 import { i, Peer, s, values } from '../helpers/peer.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { requestPort, type PortLease } from '../../src/client.js';
+import { requestPort, type PortLease } from '../../src/sdk/request-port.js';
 import { RANGES, testCoordinator } from '../helpers/coordinator.js';
 
 describe('load', () => {

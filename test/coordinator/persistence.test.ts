@@ -3,9 +3,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { requestPort, type PortLease } from '../../src/client.js';
-import { ADDRESS } from '../../src/core/wire.js';
-import { formatRecord, JournalError } from '../../src/journal.js';
+import { requestPort, type PortLease } from '../../src/sdk/request-port.js';
+import { ADDRESS } from '../../src/osc/wire.js';
+import { formatRecord, JournalError } from '../../src/leases/persistence/journal.js';
 import { RANGES, testCoordinator } from '../helpers/coordinator.js';
 import { collectLogs } from '../helpers/logs.js';
 import { ManualPlugin } from '../helpers/manual-plugin.js';

@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { requestPort } from '../../src/client.js';
-import { encodeMessage } from '../../src/core/codec.js';
-import { ADDRESS } from '../../src/core/wire.js';
-import { startCoordinator } from '../../src/coordinator.js';
-import { BindError } from '../../src/udp.js';
+import { requestPort } from '../../src/sdk/request-port.js';
+import { encodeMessage } from '../../src/osc/codec.js';
+import { ADDRESS } from '../../src/osc/wire.js';
+import { startCoordinator } from '../../src/main.js';
+import { BindError } from '../../src/net/udp.js';
 import { RANGES, testCoordinator } from '../helpers/coordinator.js';
 import { collectLogs } from '../helpers/logs.js';
 import { f, i, Peer, s } from '../helpers/peer.js';

@@ -1,6 +1,6 @@
 import { afterEach, expect } from 'vitest';
 import pino from 'pino';
-import { startCoordinator, type Coordinator, type CoordinatorOptions } from '../../src/coordinator.js';
+import { startCoordinator, type Coordinator, type CoordinatorOptions } from '../../src/main.js';
 
 /**
  * Pool ranges, one per test file, below Linux's ephemeral range (32768+) so no

@@ -1,6 +1,6 @@
 import dgram from 'node:dgram';
-import { decodeDatagram } from '../../src/core/codec.js';
-import { ADDRESS } from '../../src/core/wire.js';
+import { decodeDatagram } from '../../src/osc/codec.js';
+import { ADDRESS } from '../../src/osc/wire.js';
 import { f, i, Peer, s, values } from './peer.js';
 
 /**

@@ -1,5 +1,5 @@
 import dgram from 'node:dgram';
-import { decodeDatagram, encodeMessage, type DecodedMessage, type OscArg } from '../../src/core/codec.js';
+import { decodeDatagram, encodeMessage, type DecodedMessage, type OscArg } from '../../src/osc/codec.js';
 
 export const s = (value: string): OscArg => ({ type: 's', value });
 export const i = (value: number): OscArg => ({ type: 'i', value });

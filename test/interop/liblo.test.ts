@@ -2,7 +2,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createPortCheck } from '../../src/port-check.js';
+import { createPortCheck } from '../../src/net/port-check.js';
 import { RANGES, testCoordinator } from '../helpers/coordinator.js';
 import { freeUdpPort } from '../helpers/ports.js';
 

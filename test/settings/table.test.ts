@@ -1,7 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { ConfigFileError } from '../../src/config-file.js';
+import { ConfigFileError } from '../../src/settings/config-file.js';
 import {
   addSettingsOptions,
   checkSettings,

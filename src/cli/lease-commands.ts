@@ -1,0 +1,206 @@
+import type { Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Option, type Command } from 'commander';
+import { flag } from './flags.js';
+import { DEFAULT_SETTINGS, parseHostPort, parsePort } from '../settings/index.js';
+import { findUdpPortHolders } from '../net/port-holder.js';
+import {
+  AdminClient,
+  AdminError,
+  AdminReplyError,
+  AdminUnavailableError,
+  LEASE_STATES,
+  type CoordinatorAddress,
+  type LeaseInfo,
+  type LeaseState,
+} from './coordinator-client.js';
+import { formatHolders, formatLeaseTable, formatPortLease, formatRtt, formatStatus } from './format.js';
+
+export interface AdminIo {
+  stdout: Writable;
+  stderr: Writable;
+  /** Wait for each reply before re-sending (default 1000 ms; probes 15 s). */
+  timeoutMs?: number;
+  probeTimeoutMs?: number;
+  /** Time between --watch refreshes (default 1000 ms). */
+  watchIntervalMs?: number;
+  /** Ends --watch when aborted; by default SIGINT does. */
+  interrupt?: AbortSignal;
+}
+
+const EXIT_FAILURE = 1;
+const CLEAR_SCREEN = '\x1b[H\x1b[2J';
+const DEFAULT_COORDINATOR: CoordinatorAddress = { host: '127.0.0.1', port: DEFAULT_SETTINGS.port };
+
+const portArgument = flag(parsePort);
+
+interface CommonFlags {
+  coordinator: CoordinatorAddress;
+  json?: boolean;
+}
+
+/**
+ * Adds the commands that query a running coordinator (leases, status, release, probe)
+ * and `who`. Add them after `program.exitOverride()` so usage errors surface as CommanderErrors.
+ */
+export function registerAdminCommands(program: Command, io: AdminIo = { stdout: process.stdout, stderr: process.stderr }): void {
+  const command = (nameAndArgs: string, description: string) => {
+    const { host, port } = DEFAULT_COORDINATOR;
+    const sub = program
+      .command(nameAndArgs)
+      .description(description)
+      .addOption(
+        new Option('-c, --coordinator <host:port>', 'the running coordinator')
+          .argParser(flag(parseHostPort))
+          .default(DEFAULT_COORDINATOR, `${host}:${port}`),
+      );
+    // Help and usage errors go where the commands' own output goes.
+    return sub.configureOutput({ writeOut: (text) => io.stdout.write(text), writeErr: (text) => io.stderr.write(text) });
+  };
+  const clientOptions = {
+    ...(io.timeoutMs === undefined ? {} : { timeoutMs: io.timeoutMs }),
+    ...(io.probeTimeoutMs === undefined ? {} : { probeTimeoutMs: io.probeTimeoutMs }),
+  };
+  const withClient = async (flags: CommonFlags, use: (client: AdminClient) => Promise<void>) => {
+    const client = await AdminClient.open(flags.coordinator, clientOptions);
+    try {
+      await use(client);
+    } catch (err) {
+      if (!isAdminFailure(err)) throw err;
+      fail(io, err.message);
+    } finally {
+      await client.close();
+    }
+  };
+
+  command('leases', 'list the leases of the running coordinator')
+    .option('--json', 'print a JSON array of lease objects')
+    .addOption(new Option('--state <state>', 'only leases in this state').choices(LEASE_STATES))
+    .option('--watch', 'refresh every second until Ctrl-C')
+    .action(async (flags: CommonFlags & { state?: LeaseState; watch?: boolean }) =>
+      withClient(flags, async (client) => {
+        const render = (leases: LeaseInfo[]) => (flags.json ? JSON.stringify(leases) : formatLeaseTable(leases));
+        if (flags.watch) await watch(io, client, flags, render);
+        else write(io.stdout, render(await client.leases(flags.state)));
+      }),
+    );
+
+  command('status', 'show the running coordinator: uptime, pool, leases by state, counters')
+    .option('--json', 'print the status as JSON')
+    .action(async (flags: CommonFlags) =>
+      withClient(flags, async (client) => {
+        const status = await client.status();
+        write(io.stdout, flags.json ? JSON.stringify(status) : formatStatus(status));
+      }),
+    );
+
+  command('release <target>', 'end a lease, by tempID or port')
+    .action(async (target: string, flags: CommonFlags) =>
+      withClient(flags, async (client) => {
+        const released = await client.release(target);
+        write(io.stdout, `released ${released.tempId} (port ${released.port})`);
+      }),
+    );
+
+  command('probe', 'have the coordinator probe a port now; exits 1 when nothing answers')
+    .argument('<port>', 'UDP port to probe', portArgument)
+    .option('--json', 'print the coordinator\'s reply as JSON')
+    .action(async (port: number, flags: CommonFlags) =>
+      withClient(flags, async (client) => {
+        // A probe's reply takes seconds, so a missing coordinator would go unnoticed for 3 x 15 s; a status request tells in 3 s.
+        await client.request('status');
+        const result = await client.probe(port);
+        if (flags.json) write(io.stdout, JSON.stringify(result));
+        else if (result.answered) write(io.stdout, `port ${port}: answered by ${result.tempId} in ${formatRtt(result.rttMs)}`);
+        else write(io.stdout, `port ${port}: no answer within ${result.timeoutMs} ms`);
+        if (!result.answered) process.exitCode = EXIT_FAILURE;
+      }),
+    );
+
+  command('who', 'which local process holds a UDP port, and which lease the coordinator has on it')
+    .argument('<port>', 'UDP port to look up', portArgument)
+    .option('--json', 'print {port, holders, lease, coordinator} as JSON')
+    .action(async (port: number, flags: CommonFlags) =>
+      withClient(flags, async (client) => {
+        const [holders, answer] = await Promise.all([findUdpPortHolders(port), leaseOnPort(client, port)]);
+        if (flags.json) {
+          const lease = answer.kind === 'lease' ? answer.lease : null;
+          const coordinator = answer.kind === 'unavailable' ? 'unavailable' : 'answered';
+          write(io.stdout, JSON.stringify({ port, holders, lease, coordinator }));
+          return;
+        }
+        write(io.stdout, formatHolders(port, holders));
+        if (answer.kind === 'lease') write(io.stdout, formatPortLease(answer.lease));
+        else write(io.stdout, `coordinator: ${answer.message}`);
+      }),
+    );
+}
+
+type PortLeaseAnswer = { kind: 'lease'; lease: LeaseInfo } | { kind: 'none' | 'unavailable'; message: string };
+
+/** For `who`, a coordinator that is missing or says no is an answer, not a failure: the local lookup stands. */
+async function leaseOnPort(client: AdminClient, port: number): Promise<PortLeaseAnswer> {
+  try {
+    return { kind: 'lease', lease: await client.lease(String(port)) };
+  } catch (err) {
+    if (err instanceof AdminError) return { kind: 'none', message: err.message };
+    if (err instanceof AdminUnavailableError || err instanceof AdminReplyError) return { kind: 'unavailable', message: err.message };
+    throw err;
+  }
+}
+
+/**
+ * Redraws the leases until interrupted. A coordinator that stops answering is
+ * reported and asked again next time round, so a restart does not end the watch.
+ */
+async function watch(
+  io: AdminIo,
+  client: AdminClient,
+  flags: { json?: boolean; state?: LeaseState },
+  render: (leases: LeaseInfo[]) => string,
+): Promise<void> {
+  const interrupted = new AbortController();
+  const onSigint = () => interrupted.abort();
+  if (io.interrupt) io.interrupt.addEventListener('abort', onSigint, { once: true });
+  else process.once('SIGINT', onSigint);
+  if (io.interrupt?.aborted) interrupted.abort();
+  // Closing the client rejects a request in flight, so Ctrl-C does not wait out its timeout.
+  interrupted.signal.addEventListener('abort', () => void client.close(), { once: true });
+  const tty = (io.stdout as Partial<NodeJS.WriteStream>).isTTY === true && !flags.json;
+  let snapshots = 0;
+  try {
+    while (!interrupted.signal.aborted) {
+      const started = Date.now();
+      try {
+        const text = render(await client.leases(flags.state));
+        if (interrupted.signal.aborted) break;
+        const separator = tty ? CLEAR_SCREEN : snapshots > 0 && !flags.json ? '\n' : '';
+        write(io.stdout, separator + text);
+        snapshots++;
+      } catch (err) {
+        if (interrupted.signal.aborted) break;
+        if (!isAdminFailure(err)) throw err;
+        if (tty) io.stdout.write(CLEAR_SCREEN);
+        write(io.stderr, `oscport: ${err.message}`);
+      }
+      const wait = (io.watchIntervalMs ?? 1000) - (Date.now() - started);
+      await sleep(Math.max(0, wait), undefined, { signal: interrupted.signal }).catch(() => {});
+    }
+  } finally {
+    process.off('SIGINT', onSigint);
+    io.interrupt?.removeEventListener('abort', onSigint);
+  }
+}
+
+function isAdminFailure(err: unknown): err is AdminError | AdminUnavailableError | AdminReplyError {
+  return err instanceof AdminError || err instanceof AdminUnavailableError || err instanceof AdminReplyError;
+}
+
+function fail(io: AdminIo, message: string): void {
+  write(io.stderr, `oscport: ${message}`);
+  process.exitCode = EXIT_FAILURE;
+}
+
+function write(stream: Writable, text: string): void {
+  stream.write(`${text}\n`);
+}

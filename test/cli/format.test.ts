@@ -1,0 +1,134 @@
+import { describe, expect, it } from 'vitest';
+import type { LeaseInfo } from '../../src/cli/coordinator-client.js';
+import { formatDuration, formatHolders, formatLeaseTable, formatPortLease, formatRtt, formatStatus } from '../../src/cli/format.js';
+
+describe('formatDuration', () => {
+  it.each([
+    [null, '-'],
+    [0, '0s'],
+    [999, '0s'],
+    [3_000, '3s'],
+    [59_999, '59s'],
+    [60_000, '1m00s'],
+    [125_000, '2m05s'],
+    [3_599_000, '59m59s'],
+    [3_720_000, '1h02m'],
+    [86_399_000, '23h59m'],
+    [90_000_000, '1d01h'],
+    [-5, '0s'],
+    [Number.NaN, '-'],
+  ])('%s ms is %s', (ms, text) => {
+    expect(formatDuration(ms)).toBe(text);
+  });
+});
+
+describe('formatRtt', () => {
+  it.each([
+    [null, '-'],
+    [0.8, '0.8 ms'],
+    [0.0512, '0.051 ms'],
+    [1.25, '1.3 ms'],
+    [9.94, '9.9 ms'],
+    [12.4, '12 ms'],
+    [153.6, '154 ms'],
+  ])('%s ms is %s', (ms, text) => {
+    expect(formatRtt(ms)).toBe(text);
+  });
+});
+
+const lease = (overrides: Partial<LeaseInfo>): LeaseInfo => ({
+  tempId: 'a',
+  port: 9002,
+  state: 'bound',
+  trackId: null,
+  ageMs: 0,
+  lastSeenMs: null,
+  rttMs: null,
+  ...overrides,
+});
+
+describe('formatLeaseTable', () => {
+  const leases = [
+    lease({ tempId: 'plugin-one', port: 9002, trackId: 'TR1', ageMs: 3_000, lastSeenMs: 125_000, rttMs: 0.8 }),
+    lease({ tempId: 'p2', port: 19003, state: 'verifying', ageMs: 3_720_000 }),
+    lease({ tempId: 'third\u001b[2J', port: 9004, state: 'requesting', trackId: 'a long track name', rttMs: 12.4 }),
+  ];
+  const text = formatLeaseTable(leases);
+  const lines = text.split('\n');
+
+  it('prints a header and one line per lease, in the order given, with no trailing spaces', () => {
+    expect(lines).toHaveLength(4);
+    expect(lines.every((line) => line === line.trimEnd())).toBe(true);
+    expect(text).toBe(
+      [
+        'TEMPID       PORT  STATE       TRACK                AGE  LAST SEEN     RTT',
+        'plugin-one   9002  bound       TR1                   3s      2m05s  0.8 ms',
+        'p2          19003  verifying   -                  1h02m          -       -',
+        'third?[2J    9004  requesting  a long track name     0s          -   12 ms',
+      ].join('\n'),
+    );
+  });
+
+  it('starts text columns and ends number columns at the header\'s edges', () => {
+    const header = lines[0]!;
+    for (const title of ['TEMPID', 'STATE', 'TRACK']) {
+      const start = header.indexOf(title);
+      for (const line of lines.slice(1)) {
+        expect(line[start - 1] ?? ' ').toBe(' ');
+        expect(line[start]).not.toBe(' ');
+      }
+    }
+    for (const title of ['PORT', 'AGE', 'LAST SEEN', 'RTT']) {
+      const end = header.indexOf(title) + title.length;
+      for (const line of lines.slice(1)) {
+        expect(line[end - 1]).not.toBe(' ');
+        expect(line[end] ?? ' ').toBe(' ');
+      }
+    }
+  });
+
+  it('keeps control characters from plugins off the terminal', () => {
+    expect(text).not.toContain('\u001b');
+  });
+
+  it('says so when there are no leases', () => {
+    expect(formatLeaseTable([])).toBe('no leases');
+  });
+});
+
+describe('formatStatus', () => {
+  it('summarises uptime, pool, leases by state and every counter', () => {
+    const text = formatStatus({
+      uptimeMs: 125_000,
+      pool: { size: 1000, free: 990, quarantined: 3 },
+      leases: { requesting: 1, assigned: 2, verifying: 3, bound: 4 },
+      counters: { assignments: 12, probeFailures: 1, malformed: 0 },
+      dataDir: null,
+    });
+    expect(text).toBe(
+      [
+        'uptime    2m05s',
+        'pool      1000 ports: 990 free, 3 quarantined',
+        'leases    10: 1 requesting, 2 assigned, 3 verifying, 4 bound',
+        'data dir  none',
+        'counters',
+        '  assignments    12',
+        '  probeFailures  1',
+        '  malformed      0',
+      ].join('\n'),
+    );
+  });
+});
+
+describe('formatHolders and formatPortLease', () => {
+  it('lists each holder by PID and command', () => {
+    expect(formatHolders(9002, [])).toBe('no local process holds UDP port 9002');
+    expect(formatHolders(9002, [{ pid: 12, command: 'node server.js' }, { pid: 34, command: '' }])).toBe(
+      'UDP port 9002 is held by:\n  PID 12  node server.js\n  PID 34  (unknown command)',
+    );
+  });
+
+  it('names the lease on the port', () => {
+    expect(formatPortLease(lease({ tempId: 'x1', port: 9010, state: 'verifying' }))).toBe('coordinator: port 9010 is leased to x1 (verifying)');
+  });
+});

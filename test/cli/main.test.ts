@@ -1,0 +1,133 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { afterEach, describe, expect, it } from 'vitest';
+import { requestPort } from '../../src/sdk/request-port.js';
+import { CLI, freshDataDir, oscport } from '../helpers/cli.js';
+import { RANGES } from '../helpers/coordinator.js';
+import { Peer } from '../helpers/peer.js';
+import { freeUdpPort } from '../helpers/ports.js';
+
+const children: ChildProcess[] = [];
+afterEach(() => {
+  for (const child of children.splice(0)) child.kill('SIGKILL');
+});
+
+/** `oscport start` in the background; resolves once it logs that it is listening. */
+async function startDaemon(args: string[], env: Record<string, string> = {}, dataDir = freshDataDir()) {
+  const child = spawn(process.execPath, [CLI, 'start', '--data-dir', dataDir, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  const lines = createInterface({ input: child.stdout! });
+  for await (const line of lines) {
+    const entry = JSON.parse(line) as { msg: string; port?: number };
+    if (entry.msg === 'coordinator listening') return { child, port: entry.port! };
+  }
+  throw new Error('oscport start exited before listening');
+}
+
+const POOL = `${RANGES.cli[0]}-${RANGES.cli[1]}`;
+
+describe('oscport CLI', () => {
+  it('--help and --version exit 0', async () => {
+    const help = await oscport(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('start');
+    expect(help.stdout).toContain('simulate');
+    const startHelp = await oscport(['start', '--help']);
+    expect(startHelp.stdout).toContain('OSCPORT_PORT');
+    const version = await oscport(['--version']);
+    expect(version).toMatchObject({ code: 0 });
+    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  it('usage errors exit 2 with a message naming the flag or variable', async () => {
+    const badFlag = await oscport(['start', '--port', 'abc']);
+    expect(badFlag.code).toBe(2);
+    expect(badFlag.stderr).toMatch(/--port.*abc/);
+    const badEnv = await oscport(['start'], { OSCPORT_POOL: '9999-9000' });
+    expect(badEnv.code).toBe(2);
+    expect(badEnv.stderr).toContain('OSCPORT_POOL');
+    expect((await oscport(['simulate'])).code).toBe(2);
+    expect((await oscport(['nonsense'])).code).toBe(2);
+  });
+
+  it('exits 1 within 2 s when its port is taken, naming the port and the holder', async () => {
+    const squatter = await Peer.bind(0, { reuseAddr: true });
+    try {
+      const started = Date.now();
+      // The default data directory, shared with the coordinator that runs: the port is what it must name.
+      const result = await oscport(['start', '--port', String(squatter.port), '--pool', POOL]);
+      expect(Date.now() - started).toBeLessThan(2000);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`127.0.0.1:${squatter.port} is already in use`);
+      if (process.platform === 'linux') expect(result.stderr).toContain(`PID ${process.pid}`);
+    } finally {
+      await squatter.close();
+    }
+  });
+
+  it('a second coordinator with the same port and data directory exits 1, naming the port and the first one', async () => {
+    const dataDir = freshDataDir();
+    const first = await startDaemon(['--port', String(await freeUdpPort()), '--pool', POOL], {}, dataDir);
+    const started = Date.now();
+    const second = await oscport(['start', '--port', String(first.port), '--pool', POOL, '--data-dir', dataDir]);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain(`127.0.0.1:${first.port} is already in use`);
+    if (process.platform === 'linux') expect(second.stderr).toContain(`PID ${first.child.pid}`);
+  });
+
+  it('start takes settings from the environment, serves, and stops cleanly on SIGTERM and SIGINT', async () => {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      const port = await freeUdpPort();
+      const daemon = await startDaemon(['--log-level', 'info'], { OSCPORT_PORT: String(port), OSCPORT_POOL: POOL });
+      expect(daemon.port).toBe(port);
+      const lease = await requestPort({ tempId: `cli-${signal}`, coordinator: { host: '127.0.0.1', port } });
+      expect(lease.port).toBeGreaterThanOrEqual(RANGES.cli[0]);
+      await lease.release();
+      daemon.child.kill(signal);
+      const [code] = await once(daemon.child, 'exit');
+      expect(code).toBe(0);
+      expect(await Peer.bind(port).then((p) => p.close())).toBeUndefined();
+    }
+  });
+
+  it('simulate stopped with Ctrl-C still reports what happened, and exits 1 when plugins are left without a port', async () => {
+    const silent = await Peer.bind();
+    try {
+      const sim = spawn(process.execPath, [CLI, 'simulate', '--plugins', '4', '--coordinator', `127.0.0.1:${silent.port}`,
+        '--response-port', String(await freeUdpPort()), '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      children.push(sim);
+      let stdout = '';
+      sim.stdout!.on('data', (chunk) => (stdout += String(chunk)));
+      // Its requests have gone out, so it is waiting: a coordinator that never answers.
+      await silent.next('/aiplayer/request_port');
+      sim.kill('SIGINT');
+      const [code] = await once(sim, 'exit');
+      expect(code).toBe(1);
+      expect(JSON.parse(stdout)).toMatchObject({ plugins: 4, bound: 0, failed: 4 });
+    } finally {
+      await silent.close();
+    }
+  });
+
+  it('simulate plays deployed plugins against a running coordinator and reports a summary', async () => {
+    const daemon = await startDaemon(['--port', String(await freeUdpPort()), '--pool', POOL]);
+    const shared = await freeUdpPort();
+    const result = await oscport([
+      'simulate', '--plugins', '12', '--coordinator', `127.0.0.1:${daemon.port}`,
+      '--juce-bug-rate', '0.5', '--response-port', String(shared), '--json',
+    ]);
+    expect(result.code).toBe(0);
+    const summary = JSON.parse(result.stdout) as Record<string, unknown>;
+    expect(summary).toMatchObject({ plugins: 12, buggy: 6, bound: 12, failed: 0, distinctPorts: true });
+    expect(summary.handshakeP50Ms).toBeGreaterThan(0);
+
+    const human = await oscport(['simulate', '--plugins', '3', '--coordinator', `127.0.0.1:${daemon.port}`, '--response-port', String(shared)]);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(/bound\s+3/);
+  });
+});
