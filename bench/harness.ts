@@ -27,8 +27,8 @@ export interface Verified {
  * Returns the unsubscribe.
  */
 export function onVerified(coordinator: Coordinator, listener: (verified: Verified) => void): () => void {
-  coordinator.assignments.on('bound', listener);
-  return () => coordinator.assignments.off('bound', listener);
+  coordinator.leases.on('bound', listener);
+  return () => coordinator.leases.off('bound', listener);
 }
 
 export interface BenchCoordinator {
@@ -107,10 +107,10 @@ export function verifiedSpan(coordinator: Coordinator, count: number, timeoutMs 
 /** Every lease released and forgotten; leftovers (a lost release) are released here, and counted. */
 export async function drained(coordinator: Coordinator, timeoutMs = 5000): Promise<number> {
   const until = performance.now() + timeoutMs;
-  while (coordinator.assignments.size > 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 5));
+  while (coordinator.leases.size > 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 5));
   let forced = 0;
-  for (const lease of coordinator.assignments.leases()) if (coordinator.assignments.release(lease.tempId)) forced++;
-  while (coordinator.assignments.size > 0) await new Promise((r) => setTimeout(r, 5));
+  for (const lease of coordinator.leases.leases()) if (coordinator.leases.release(lease.tempId)) forced++;
+  while (coordinator.leases.size > 0) await new Promise((r) => setTimeout(r, 5));
   return forced;
 }
 

@@ -1,4 +1,9 @@
-import type { Clock } from './leases/lease.js';
+import type { Clock } from './clock.js';
+
+interface Entry<K> {
+  at: number;
+  key: K;
+}
 
 /**
  * One absolute deadline per key, all driven by a single clock timer armed for
@@ -7,9 +12,9 @@ import type { Clock } from './leases/lease.js';
  * behind, recognised as stale when it surfaces.
  */
 export class Deadlines<K> {
-  private heap: Array<{ at: number; key: K; generation: number }> = [];
-  private readonly current = new Map<K, { at: number; generation: number }>();
-  private generation = 0;
+  private heap: Array<Entry<K>> = [];
+  /** Each key's live entry; the same object sits in the heap, recognised as stale once replaced here. */
+  private readonly current = new Map<K, Entry<K>>();
   private timer: unknown;
   private armedFor = Infinity;
 
@@ -20,9 +25,9 @@ export class Deadlines<K> {
 
   /** Sets `key`'s deadline to `at` (clock time), replacing any earlier one. */
   set(key: K, at: number): void {
-    const generation = ++this.generation;
-    this.current.set(key, { at, generation });
-    this.push({ at, key, generation });
+    const entry = { at, key };
+    this.current.set(key, entry);
+    this.push(entry);
     if (this.heap.length > 64 && this.heap.length > 4 * this.current.size) this.rebuild();
     if (at < this.armedFor) this.arm(at);
   }
@@ -56,8 +61,7 @@ export class Deadlines<K> {
     const due: K[] = [];
     while (this.heap.length > 0 && this.heap[0]!.at <= now) {
       const entry = this.pop();
-      const live = this.current.get(entry.key);
-      if (live?.generation !== entry.generation) continue;
+      if (this.current.get(entry.key) !== entry) continue;
       this.current.delete(entry.key);
       due.push(entry.key);
     }
@@ -70,18 +74,18 @@ export class Deadlines<K> {
   /** Stale entries outnumber live ones: start the heap again from the live deadlines. */
   private rebuild(): void {
     this.heap = [];
-    for (const [key, { at, generation }] of this.current) this.push({ at, key, generation });
+    for (const entry of this.current.values()) this.push(entry);
   }
 
   private dropStaleTop(): void {
     while (this.heap.length > 0) {
       const top = this.heap[0]!;
-      if (this.current.get(top.key)?.generation === top.generation) return;
+      if (this.current.get(top.key) === top) return;
       this.pop();
     }
   }
 
-  private push(entry: { at: number; key: K; generation: number }): void {
+  private push(entry: Entry<K>): void {
     const heap = this.heap;
     heap.push(entry);
     let i = heap.length - 1;
@@ -94,7 +98,7 @@ export class Deadlines<K> {
     heap[i] = entry;
   }
 
-  private pop(): { at: number; key: K; generation: number } {
+  private pop(): Entry<K> {
     const heap = this.heap;
     const top = heap[0]!;
     const last = heap.pop()!;

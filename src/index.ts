@@ -3,5 +3,5 @@ export { requestPort, PortRequestError, type PortLease, type RequestPortOptions 
 export { DEFAULT_SETTINGS, SettingsError, type CoordinatorSettings } from './settings/index.js';
 export { decodeDatagram, encodeMessage, type OscArg, type OscMessage, type DecodedMessage } from './osc/codec.js';
 export { ADDRESS } from './osc/wire.js';
-export { portAssignmentMachine } from '../machines/lease.js';
+export { leaseMachine } from '../machines/lease.js';
 export { createLogger } from './log.js';

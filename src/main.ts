@@ -1,23 +1,22 @@
-import type dgram from 'node:dgram';
-import { performance } from 'node:perf_hooks';
-import { AdminProbes } from './admin-probes.js';
-import { Assignments } from './leases/registry.js';
-import type { Clock } from './leases/lease.js';
-import { decodeDatagram, encodeMessage, type OscMessage } from './osc/codec.js';
-import { DEFAULT_SETTINGS, validateSettings, type CoordinatorSettings } from './settings/index.js';
+import { leaseMachine } from '../machines/lease.js';
+import { realClock, type Clock } from './clock.js';
 import { createCounters, type Counters } from './counters.js';
-import { dispatch, type Hub } from './handlers/index.js';
-import { openJournal, type Journal } from './leases/persistence/journal.js';
+import { receiveDatagram, type Hub } from './handlers/index.js';
+import { leaseCore } from './leases/core.js';
+import { leaseEffects, refuse } from './leases/effects.js';
+import { openJournal } from './leases/persistence/journal.js';
+import { Leases } from './leases/registry.js';
 import { silentLogger, type Logger } from './log.js';
+import { createPortCheck, type PortCheck } from './net/port-check.js';
+import { bindExclusive, closeSocket, growReceiveBuffer, type SendBytes } from './net/udp.js';
 import { createNonce } from './nonce.js';
-import { createPortCheck, type PortIsFree } from './net/port-check.js';
 import { createRateLimitedLog } from './rate-limited-log.js';
-import { bindExclusive, closeSocket, growReceiveBuffer } from './net/udp.js';
+import { DEFAULT_SETTINGS, validateSettings, type CoordinatorSettings } from './settings/index.js';
 
 export interface CoordinatorOptions extends Partial<CoordinatorSettings> {
   logger?: Logger;
   clock?: Clock;
-  portIsFree?: PortIsFree;
+  portCheck?: PortCheck;
   createNonce?: () => string;
 }
 
@@ -36,128 +35,75 @@ export interface Coordinator {
   readonly host: string;
   readonly port: number;
   readonly settings: Readonly<CoordinatorSettings>;
-  readonly assignments: Assignments;
+  readonly leases: Leases;
   stats(): CoordinatorStats;
   close(): Promise<void>;
 }
 
-export const realClock: Clock = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (id) => clearTimeout(id as NodeJS.Timeout),
-  now: () => performance.now(),
-};
-
-/** Builds and starts the whole coordinator: one exclusive UDP socket, the assignments, the handlers. */
+/** The composition root: builds the whole coordinator from its settings, every machine's effects provided here. */
 export async function startCoordinator(options: CoordinatorOptions = {}): Promise<Coordinator> {
-  const { logger = silentLogger, clock = realClock, portIsFree = createPortCheck(), createNonce: nonce = createNonce, ...overrides } = options;
-  const settings = validateSettings({ ...DEFAULT_SETTINGS, ...withoutUndefined(overrides) });
+  const { logger = silentLogger, clock = realClock, portCheck = createPortCheck(), createNonce: nonce = createNonce, ...given } = options;
+  const settings = validateSettings({ ...DEFAULT_SETTINGS, ...withoutUndefined(given) });
   // The port first: a second `oscport start` must be told who holds the port, not the data directory.
   const socket = await bindExclusive(settings.host, settings.port);
-  let opened: ReturnType<typeof openJournal> | undefined;
-  try {
-    opened = settings.dataDir === null ? undefined : openJournal(settings.dataDir, { logger });
-  } catch (err) {
-    await closeSocket(socket);
-    throw err;
-  }
+  const opened = await orClose(socket, () => (settings.dataDir === null ? undefined : openJournal(settings.dataDir, { logger })));
   const { port } = socket.address();
   const receiveBuffer = growReceiveBuffer(socket, settings.receiveBufferBytes);
   const counters = createCounters();
+  const log = createRateLimitedLog(logger, 1000, clock);
   const startedAt = clock.now();
   let closed = false;
+  // No callback: a failed send is an 'error' event on the socket, logged below at a bounded rate.
+  const send: SendBytes = (bytes, host, toPort) => closed || socket.send(bytes, toPort, host);
 
-  const send = (message: OscMessage, host: string, toPort: number): void => {
-    if (closed) return;
-    socket.send(encodeMessage(message), toPort, host, (err) => {
-      if (err) logger.debug({ err, host, port: toPort, address: message.address }, 'send failed');
-    });
-  };
+  // The lease core [PROTOCOL §1-§9]: the machine decides, its effects act on these collaborators.
+  const core = leaseCore({ settings, ownPort: port, send, portCheck, store: opened?.journal, clock, wallNow: Date.now, createNonce: nonce, counters, log, logger });
+  const machine = leaseMachine.provide({ actions: leaseEffects(core) });
+  const leases = new Leases({ ...core, machine, refuse: (endpoint, tempId, code, detail) => refuse(send, endpoint, tempId, code, detail) });
+  const { pool } = core.ledger;
 
-  const journal: Journal | undefined = opened?.journal;
-  const log = createRateLimitedLog(logger, 1000, clock);
-  const assignments = new Assignments({
-    settings: { ...settings, reserved: [...settings.reserved, port] },
-    send,
-    portIsFree,
-    createNonce: nonce,
-    clock,
-    logger,
-    log,
-    counters,
-    ...(journal ? { store: journal } : {}),
-  });
   const stats = (): CoordinatorStats => ({
     uptimeMs: Math.round(clock.now() - startedAt),
     dataDir: settings.dataDir,
-    pool: { size: assignments.pool.size, free: assignments.pool.free, quarantined: assignments.pool.quarantined },
-    leases: assignments.countByState(),
+    pool: { size: pool.size, free: pool.free, quarantined: pool.quarantined },
+    leases: leases.countByState(),
     counters: { ...counters },
     receiveBuffer,
-    journal: journal
-      ? { compactions: journal.compactions.count, longestCompactionBlockMs: Math.round(journal.compactions.longestBlockMs * 100) / 100 }
-      : null,
+    journal: opened ? { compactions: opened.journal.compactions.count, longestCompactionBlockMs: Math.round(opened.journal.compactions.longestBlockMs * 100) / 100 } : null,
   });
-  const hub: Hub = {
-    assignments,
-    counters,
-    log,
-    adminProbes: new AdminProbes(clock, send, nonce, settings.probeTimeoutMs),
-    send,
-    status: stats,
-  };
+  const hub: Hub = { leases, probes: core.probes, counters, log, send, clock, settings, status: stats };
+  socket.on('message', (datagram, from) => receiveDatagram(hub, datagram, from));
+  socket.on('error', (err) => log('socket_error', 'error', { err }, 'socket error'));
 
-  socket.on('message', (data, rinfo) => onDatagram(hub, data, rinfo));
-  socket.on('error', (err) => logger.error({ err }, 'socket error'));
-
-  if (opened) assignments.restore(opened.restored);
-  logger.info(
-    {
-      host: settings.host,
-      port,
-      pool: `${settings.poolLow}-${settings.poolHigh}`,
-      ports: assignments.pool.size,
-      dataDir: settings.dataDir,
-      restored: opened?.restored.leases.size ?? 0,
-    },
-    'coordinator listening',
-  );
-  const level = receiveBuffer.granted < receiveBuffer.asked ? 'warn' : 'info';
-  logger[level](receiveBuffer, 'receive buffer');
+  if (opened) leases.restore(opened.restored);
+  logger.info({ host: settings.host, port, pool: `${settings.poolLow}-${settings.poolHigh}`, ports: pool.size, dataDir: settings.dataDir, restored: opened?.restored.leases.size ?? 0 }, 'coordinator listening');
+  logger[receiveBuffer.granted < receiveBuffer.asked ? 'warn' : 'info'](receiveBuffer, 'receive buffer');
 
   return {
     host: settings.host,
     port,
     settings,
-    assignments,
+    leases,
     stats,
     close: async () => {
       if (closed) return;
       closed = true;
-      assignments.close();
+      leases.close();
       log.close();
       await closeSocket(socket);
-      journal?.close();
+      opened?.journal.close();
       logger.info('coordinator stopped');
     },
   };
 }
 
-function onDatagram(hub: Hub, data: Buffer, rinfo: dgram.RemoteInfo): void {
-  hub.counters.datagrams++;
-  const decoded = decodeDatagram(data);
-  if (!decoded.ok) {
-    hub.counters.malformed++;
-    hub.log('malformed', 'warn', { source: `${rinfo.address}:${rinfo.port}`, bytes: data.byteLength, ...decoded.error }, 'malformed datagram dropped');
-    return;
-  }
-  const source = { address: rinfo.address, port: rinfo.port };
-  for (const message of decoded.messages) {
-    try {
-      dispatch(hub, message, source);
-    } catch (err) {
-      // A bug met by one message must not stop the coordinator serving everyone else.
-      hub.log('handler_failed', 'error', { err, address: message.address }, 'handler failed');
-    }
+/** What `open` returns; if it throws, the socket is closed first, so a failed start leaves nothing bound. */
+async function orClose<T>(socket: Parameters<typeof closeSocket>[0], open: () => T): Promise<T> {
+  try {
+    return open();
+  } catch (err) {
+    await closeSocket(socket);
+    throw err;
   }
 }
 

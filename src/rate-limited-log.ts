@@ -1,4 +1,4 @@
-import type { Clock } from './leases/lease.js';
+import type { Clock } from './clock.js';
 import type { Logger } from './log.js';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';

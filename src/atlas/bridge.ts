@@ -1,7 +1,6 @@
 import { isIPv4 } from 'node:net';
-import { performance } from 'node:perf_hooks';
 import type { SessionSettings } from '../../machines/atlas-session.js';
-import type { Clock } from '../leases/lease.js';
+import { realClock, type Clock } from '../clock.js';
 import { silentLogger, type Logger } from '../log.js';
 import { createAtlasCounters, type AtlasCounters } from './counters.js';
 import { MeterSocket, type MeterSocketStatus } from './meter-socket.js';
@@ -86,11 +85,6 @@ export interface AtlasBridge {
 export const ATLAS_TCP_PORT = 5321;
 export const ATLAS_METER_PORT = 3131;
 
-const realClock: Clock = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (id) => clearTimeout(id as NodeJS.Timeout),
-  now: () => performance.now(),
-};
 
 const WARN_INTERVAL_MS = 10_000;
 

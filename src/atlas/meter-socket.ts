@@ -1,5 +1,5 @@
 import type dgram from 'node:dgram';
-import type { Clock } from '../leases/lease.js';
+import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import { describeHolders, findUdpPortHolders, type PortHolder } from '../net/port-holder.js';
 import { BindError, bindExclusive, closeSocket } from '../net/udp.js';

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { createActor } from 'xstate';
 import { atlasSessionMachine, type Batch, type SessionSettings } from '../../machines/atlas-session.js';
-import type { Clock } from '../leases/lease.js';
+import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { AtlasCounters } from './counters.js';
 import { encodeMessage, KEEPALIVE_PARAM, KEEPALIVE_REQUEST, LineSplitter, parseLine, type AtlasMessage, type Id } from './protocol.js';

@@ -1,24 +1,12 @@
 import type dgram from 'node:dgram';
 import { decodeDatagram, encodeMessage, type OscArg } from '../osc/codec.js';
+import { LEASE_STATES, type LeaseState } from '../leases/lease.js';
+import { parseLeaseJson, type LeaseJson } from '../leases/lease-json.js';
 import { createNonce } from '../nonce.js';
 import { bindExclusive, closeSocket } from '../net/udp.js';
 
-export const LEASE_STATES = ['requesting', 'assigned', 'verifying', 'bound'] as const;
-export type LeaseState = (typeof LEASE_STATES)[number];
-
-export interface LeaseInfo {
-  tempId: string;
-  /** null while the instance holds no port (waiting for an offer). */
-  port: number | null;
-  state: LeaseState;
-  trackId: string | null;
-  /** Since the lease was bound (or created). */
-  ageMs: number;
-  /** Since the coordinator last heard from the instance. */
-  lastSeenMs: number | null;
-  /** The last probe's round trip. */
-  rttMs: number | null;
-}
+export { LEASE_STATES, type LeaseState } from '../leases/lease.js';
+export type { LeaseJson } from '../leases/lease-json.js';
 
 export interface CoordinatorStatus {
   uptimeMs: number;
@@ -161,8 +149,8 @@ export class AdminClient {
   }
 
   /** Every lease (or every lease in `state`), fetched page by page. */
-  async leases(state?: LeaseState): Promise<LeaseInfo[]> {
-    const byTempId = new Map<string, LeaseInfo>();
+  async leases(state?: LeaseState): Promise<LeaseJson[]> {
+    const byTempId = new Map<string, LeaseJson>();
     for (let offset = 0; ; ) {
       const reply = await this.request(
         'leases',
@@ -185,7 +173,7 @@ export class AdminClient {
   }
 
   /** The lease with this tempID, or on this port (a decimal string). */
-  async lease(target: string): Promise<LeaseInfo> {
+  async lease(target: string): Promise<LeaseJson> {
     const reply = await this.request('lease', { type: 's', value: target });
     return parseLease('lease', reply.lease);
   }
@@ -250,18 +238,10 @@ function settleReply(pending: Pending, json: string): void {
 }
 
 /** Checks one lease object from a reply; extra fields the coordinator adds are kept. */
-function parseLease(verb: string, value: unknown): LeaseInfo {
-  const ok =
-    isObject(value) &&
-    typeof value.tempId === 'string' &&
-    (value.port === null || isPort(value.port)) &&
-    (LEASE_STATES as readonly unknown[]).includes(value.state) &&
-    (value.trackId === null || typeof value.trackId === 'string') &&
-    isDuration(value.ageMs) &&
-    (value.lastSeenMs === null || isDuration(value.lastSeenMs)) &&
-    (value.rttMs === null || isDuration(value.rttMs));
-  if (!ok) throw new AdminReplyError(verb, `bad lease ${truncatedJson(value)}`);
-  return value as unknown as LeaseInfo;
+function parseLease(verb: string, value: unknown): LeaseJson {
+  const lease = parseLeaseJson(value);
+  if (!lease) throw new AdminReplyError(verb, `bad lease ${truncatedJson(value)}`);
+  return lease;
 }
 
 function parseStatus(value: unknown): CoordinatorStatus {

@@ -1,5 +1,5 @@
 import type { PortHolder } from '../net/port-holder.js';
-import { LEASE_STATES, type CoordinatorStatus, type LeaseInfo } from './coordinator-client.js';
+import { LEASE_STATES, type CoordinatorStatus, type LeaseJson } from './coordinator-client.js';
 
 /** `850ms` is shown as `0s`; then `3s`, `2m05s`, `1h02m`, `3d04h`; `-` for null. */
 export function formatDuration(ms: number | null): string {
@@ -24,7 +24,7 @@ export function formatRtt(ms: number | null): string {
 interface Column {
   title: string;
   right?: boolean;
-  cell: (lease: LeaseInfo) => string;
+  cell: (lease: LeaseJson) => string;
 }
 
 const LEASE_COLUMNS: readonly Column[] = [
@@ -38,7 +38,7 @@ const LEASE_COLUMNS: readonly Column[] = [
 ];
 
 /** One header line and one line per lease, columns two spaces apart, numbers right-aligned. */
-export function formatLeaseTable(leases: readonly LeaseInfo[]): string {
+export function formatLeaseTable(leases: readonly LeaseJson[]): string {
   if (leases.length === 0) return 'no leases';
   const rows = [LEASE_COLUMNS.map((c) => c.title), ...leases.map((lease) => LEASE_COLUMNS.map((c) => c.cell(lease)))];
   const widths = LEASE_COLUMNS.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
@@ -77,7 +77,7 @@ export function formatHolders(port: number, holders: readonly PortHolder[]): str
 }
 
 /** The coordinator's answer to `who`: the lease on the port. */
-export function formatPortLease(lease: LeaseInfo): string {
+export function formatPortLease(lease: LeaseJson): string {
   return `coordinator: port ${lease.port} is leased to ${printable(lease.tempId)} (${lease.state})`;
 }
 

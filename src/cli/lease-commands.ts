@@ -11,7 +11,7 @@ import {
   AdminUnavailableError,
   LEASE_STATES,
   type CoordinatorAddress,
-  type LeaseInfo,
+  type LeaseJson,
   type LeaseState,
 } from './coordinator-client.js';
 import { formatHolders, formatLeaseTable, formatPortLease, formatRtt, formatStatus } from './format.js';
@@ -79,7 +79,7 @@ export function registerAdminCommands(program: Command, io: AdminIo = { stdout: 
     .option('--watch', 'refresh every second until Ctrl-C')
     .action(async (flags: CommonFlags & { state?: LeaseState; watch?: boolean }) =>
       withClient(flags, async (client) => {
-        const render = (leases: LeaseInfo[]) => (flags.json ? JSON.stringify(leases) : formatLeaseTable(leases));
+        const render = (leases: LeaseJson[]) => (flags.json ? JSON.stringify(leases) : formatLeaseTable(leases));
         if (flags.watch) await watch(io, client, flags, render);
         else write(io.stdout, render(await client.leases(flags.state)));
       }),
@@ -136,7 +136,7 @@ export function registerAdminCommands(program: Command, io: AdminIo = { stdout: 
     );
 }
 
-type PortLeaseAnswer = { kind: 'lease'; lease: LeaseInfo } | { kind: 'none' | 'unavailable'; message: string };
+type PortLeaseAnswer = { kind: 'lease'; lease: LeaseJson } | { kind: 'none' | 'unavailable'; message: string };
 
 /** For `who`, a coordinator that is missing or says no is an answer, not a failure: the local lookup stands. */
 async function leaseOnPort(client: AdminClient, port: number): Promise<PortLeaseAnswer> {
@@ -157,7 +157,7 @@ async function watch(
   io: AdminIo,
   client: AdminClient,
   flags: { json?: boolean; state?: LeaseState },
-  render: (leases: LeaseInfo[]) => string,
+  render: (leases: LeaseJson[]) => string,
 ): Promise<void> {
   const interrupted = new AbortController();
   const onSigint = () => interrupted.abort();

@@ -1,23 +1,34 @@
-import type { AdminProbes } from '../admin-probes.js';
-import type { Assignments } from '../leases/registry.js';
-import type { Source } from '../leases/lease.js';
-import type { DecodedMessage, OscMessage } from '../osc/codec.js';
+import type { Clock } from '../clock.js';
 import type { Counters } from '../counters.js';
+import type { Source } from '../leases/lease.js';
+import type { Leases } from '../leases/registry.js';
+import type { CoordinatorStats } from '../main.js';
+import type { SendBytes } from '../net/udp.js';
+import type { DecodedMessage } from '../osc/codec.js';
+import type { ProbeBook } from '../probes.js';
 import type { RateLimitedLog } from '../rate-limited-log.js';
+import type { CoordinatorSettings } from '../settings/index.js';
 
-/** What a handler may touch: the assignments, the counters, the rate-limited log, and the admin side. */
+/** What a handler may touch. */
 export interface Hub {
-  assignments: Assignments;
+  leases: Leases;
+  probes: ProbeBook;
   counters: Counters;
   /** Every line a datagram can cause goes through it. */
   log: RateLimitedLog;
-  adminProbes: AdminProbes;
-  send: (message: OscMessage, host: string, port: number) => void;
+  /** Bytes as they are: templates, encoded replies, forwarded datagrams. */
+  send: SendBytes;
+  clock: Clock;
+  settings: Readonly<CoordinatorSettings>;
   /** The coordinator's status, as `oscport status` shows it. */
-  status: () => unknown;
+  status: () => CoordinatorStats;
 }
 
-export type Handler = (hub: Hub, message: DecodedMessage, source: Source) => void;
+/**
+ * One OSC address's handler: the decoded message, and the datagram it came in, whose bytes from
+ * `message.start` to `message.end` are the message itself (all of it, or one element of a bundle).
+ */
+export type Handler = (hub: Hub, message: DecodedMessage, datagram: Uint8Array, source: Source) => void;
 
 /** Counts a well-formed message with the wrong arguments for its address, and logs it at a bounded rate. */
 export function rejectInvalid(hub: Hub, address: string, source: Source, detail: string): void {

@@ -1,34 +1,35 @@
 import contract from '../../protocol/messages.json' with { type: 'json' };
 import type { Source } from '../leases/lease.js';
-import type { DecodedMessage } from '../osc/codec.js';
+import { decodeDatagram, type DecodedMessage } from '../osc/codec.js';
 import { ADDRESS } from '../osc/wire.js';
-import {
-  ADMIN_ADDRESS,
-  handleAdminLease,
-  handleAdminLeases,
-  handleAdminProbe,
-  handleAdminRelease,
-  handleAdminStatus,
-} from './admin.js';
+import { handleAdminLease } from './admin/lease.js';
+import { handleAdminLeases } from './admin/leases.js';
+import { handleAdminProbe } from './admin/probe.js';
+import { ADMIN_ADDRESS } from './admin/query.js';
+import { handleAdminRelease } from './admin/release.js';
+import { handleAdminStatus } from './admin/status.js';
 import type { Handler, Hub } from './hub.js';
-import { handlePluginTraffic, handleUuidConfirmed } from './plugin-traffic.js';
+import { handlePluginTraffic } from './plugin-traffic.js';
 import { handlePortConfirmed } from './port-confirmed.js';
 import { handleRelease } from './release.js';
 import { handleRequestPort } from './request-port.js';
 import { handleRmsResponse } from './rms-response.js';
+import { handleUuidConfirmed } from './uuid-confirmed.js';
 
 export type { Hub } from './hub.js';
 
+const UUID_CONFIRMED = '/aiplayer/uuid_assignment_confirmed';
+
 const handlers = new Map<string, Handler>([
-  [ADDRESS.request_port, handleRequestPort],
-  [ADDRESS.port_confirmed, handlePortConfirmed],
-  [ADDRESS.rms_response, handleRmsResponse],
-  [ADDRESS.release, handleRelease],
-  ...contract.pluginTraffic.addresses.map((address): [string, Handler] => [
-    address,
-    address === '/aiplayer/uuid_assignment_confirmed' ? handleUuidConfirmed : handlePluginTraffic,
-  ]),
-  [ADMIN_ADDRESS.status, handleAdminStatus],
+  [ADDRESS.request_port, handleRequestPort], // [PROTOCOL §1]
+  [ADDRESS.port_confirmed, handlePortConfirmed], // [PROTOCOL §4]
+  [ADDRESS.rms_response, handleRmsResponse], // [PROTOCOL §5]
+  [ADDRESS.release, handleRelease], // [PROTOCOL §7]
+  ...contract.pluginTraffic.addresses
+    .filter((address) => address !== UUID_CONFIRMED)
+    .map((address): [string, Handler] => [address, handlePluginTraffic]), // [PROTOCOL §9]
+  [UUID_CONFIRMED, handleUuidConfirmed], // [PROTOCOL §9]
+  [ADMIN_ADDRESS.status, handleAdminStatus], // [PROTOCOL §10]
   [ADMIN_ADDRESS.leases, handleAdminLeases],
   [ADMIN_ADDRESS.lease, handleAdminLease],
   [ADMIN_ADDRESS.release, handleAdminRelease],
@@ -36,8 +37,27 @@ const handlers = new Map<string, Handler>([
 ]);
 
 /** The only router: one handler per address; anything else is counted and ignored. */
-export function dispatch(hub: Hub, message: DecodedMessage, source: Source): void {
+export function dispatch(hub: Hub, message: DecodedMessage, datagram: Uint8Array, source: Source): void {
   const handler = handlers.get(message.address);
-  if (handler) handler(hub, message, source);
+  if (handler) handler(hub, message, datagram, source);
   else hub.counters.unknownAddress++;
+}
+
+/** A datagram off the coordinator's socket: each message in it to its handler; garbage counted and dropped. */
+export function receiveDatagram(hub: Hub, datagram: Buffer, source: Source): void {
+  hub.counters.datagrams++;
+  const decoded = decodeDatagram(datagram);
+  if (!decoded.ok) {
+    hub.counters.malformed++;
+    hub.log('malformed', 'warn', { source: `${source.address}:${source.port}`, bytes: datagram.byteLength, ...decoded.error }, 'malformed datagram dropped');
+    return;
+  }
+  for (const message of decoded.messages) {
+    try {
+      dispatch(hub, message, datagram, source);
+    } catch (err) {
+      // A bug met by one message must not stop the coordinator serving everyone else.
+      hub.log('handler_failed', 'error', { err, address: message.address }, 'handler failed');
+    }
+  }
 }

@@ -1,27 +1,10 @@
-import { TEMP_ID_MAX_LENGTH, TRACK_ID_MAX_LENGTH, validateIdentityArg } from '../osc/wire.js';
-import { rejectInvalid, type Handler } from './hub.js';
+import type { Handler } from './hub.js';
 
 /**
- * [PROTOCOL §9] Plugin traffic that names its instance, by tempID or trackID, in
- * its first argument (telemetry, rms, tone reports): it keeps the lease alive.
- * Nothing is forwarded yet; routing comes later.
+ * [PROTOCOL §9] Plugin traffic that names its instance, by tempID or trackID, in its first
+ * argument (telemetry, rms, tone reports): it keeps the lease alive.
  */
 export const handlePluginTraffic: Handler = (hub, message) => {
   const first = message.args[0];
-  if (first?.type === 's' && hub.assignments.seen(first.value as string)) hub.counters.pluginTraffic++;
-};
-
-/** `/aiplayer/uuid_assignment_confirmed ,sss tempID trackID "confirmed"`: the plugin took ChattyChannels' trackID. */
-export const handleUuidConfirmed: Handler = (hub, message, source) => {
-  const [tempId, trackId] = message.args;
-  const problem =
-    message.args.length === 3
-      ? (validateIdentityArg(tempId, 'tempID', TEMP_ID_MAX_LENGTH) ?? validateIdentityArg(trackId, 'trackID', TRACK_ID_MAX_LENGTH))
-      : `expects 3 arguments, got ${message.args.length}`;
-  if (problem !== undefined) {
-    rejectInvalid(hub, message.address, source, problem);
-    return;
-  }
-  hub.assignments.setTrack(tempId!.value as string, trackId!.value as string);
-  if (hub.assignments.seen(tempId!.value as string)) hub.counters.pluginTraffic++;
+  if (first?.type === 's' && hub.leases.seen(first.value as string)) hub.counters.pluginTraffic++;
 };

@@ -1,18 +1,18 @@
 import { endpointOf } from '../leases/lease.js';
+import { refuse } from '../leases/effects.js';
 import type { DecodedArg } from '../osc/codec.js';
 import { parseRequestPort } from '../osc/wire.js';
 import { rejectInvalid, type Handler } from './hub.js';
 
 /** [PROTOCOL §1] `,si tempID preferredPort` or `,sii tempID preferredPort responsePort` */
-export const handleRequestPort: Handler = (hub, message, source) => {
+export const handleRequestPort: Handler = (hub, message, _datagram, source) => {
   const parsed = parseRequestPort(message.args);
   if (parsed.ok) {
-    hub.assignments.request(parsed.value, source);
+    hub.leases.request(parsed.value, source);
     return;
   }
   rejectInvalid(hub, message.address, source, parsed.detail);
-  const endpoint = endpointOf(source.address, replyPort(message.args) ?? source.port);
-  hub.assignments.sendError(endpoint, parsed.tempId ?? '', 'invalid_request', parsed.detail);
+  refuse(hub.send, endpointOf(source.address, replyPort(message.args) ?? source.port), parsed.tempId ?? '', 'invalid_request', parsed.detail);
 };
 
 /** Even a bad request deserves its answer where the sender listens, if it said where. */

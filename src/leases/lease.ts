@@ -1,11 +1,6 @@
 import type { Actor } from 'xstate';
-import type { portAssignmentMachine } from '../../machines/lease.js';
-
-export interface Clock {
-  setTimeout(fn: (...args: unknown[]) => void, ms: number): unknown;
-  clearTimeout(id: unknown): void;
-  now(): number;
-}
+import type { LeaseMachine } from '../../machines/lease.js';
+import type { ProbeAsker } from '../probes.js';
 
 export interface Endpoint {
   host: string;
@@ -18,38 +13,51 @@ export interface Source {
   port: number;
 }
 
-export type InstanceActor = Actor<typeof portAssignmentMachine>;
+export type LeaseActor = Actor<LeaseMachine>;
 
-/** What the coordinator keeps per instance beside its machine. */
-export interface Instance {
-  tempId: string;
-  actor: InstanceActor;
-  /** Where assignments go; undefined for an instance first seen in a confirmation or probe answer. */
+/** The states a lease is shown in (PROTOCOL §10): an adopted lease shows as requesting until its port is known. */
+export const LEASE_STATES = ['requesting', 'assigned', 'verifying', 'bound'] as const;
+export type LeaseState = (typeof LEASE_STATES)[number];
+
+/**
+ * What the coordinator keeps for one plugin instance beside its machine. `state` and `port`
+ * mirror the machine's snapshot, written by the registry as each transition settles, so
+ * queries and the port ledger never read the actor.
+ */
+export interface Lease {
+  readonly tempId: string;
+  actor: LeaseActor;
+  /** The machine's top-level state, or how it ended. */
+  state: string;
+  /** The port the machine holds (offered, being verified, or bound); -1 when none. */
+  port: number;
+  /** Where assignments go; undefined for a lease first seen in a confirmation or probe answer. */
   endpoint: Endpoint | undefined;
-  /** The endpoint whose turn this instance holds, kept apart so a repeated request can move `endpoint`. */
-  turnKey: string | undefined;
+  /** The endpoint whose queue it waits in, or whose turn it holds. */
+  queuedAt: string | undefined;
   /** Host its receiving port lives on: the address its messages come from. */
   host: string;
   /** The address its request came from: only that host may confirm or release for it. [PROTOCOL §4, §7] */
   origin: string;
-  /** A port taken from the pool for its offer, credited to it while the OS check runs. */
-  allocating: number | undefined;
   preferredPort: number;
-  nonces: string[];
+  /** Answers for the probes of this lease's port. */
+  asker: ProbeAsker;
+  /** Clock time of the request, until the lease is first bound: the handshake's duration. */
   requestedAt: number | undefined;
   createdAt: number;
   /** Wall-clock time it was first bound, kept across re-verifications and restarts. */
   boundSince: number | undefined;
   trackId: string | null;
   rttMs: number | null;
-  /** The port last written to the store as bound, if any. */
-  persistedPort: number | undefined;
-  /** How it ended, for the store's record. */
-  endedAs: string | undefined;
-  /** The port a probe showed another instance receiving on, and who: told to the log if the lease ends as stolen. */
+  /** The port a probe showed another instance receiving on, and who: for the log when the lease ends as stolen. */
   lostTo: { port: number; heldBy: string } | undefined;
 }
 
 export function endpointOf(host: string, port: number): Endpoint {
   return { host, port, key: `${host}:${port}` };
+}
+
+/** The state a lease is shown in. */
+export function shownState(lease: Lease): LeaseState {
+  return lease.state === 'adopted' ? 'requesting' : (lease.state as LeaseState);
 }

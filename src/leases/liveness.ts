@@ -1,5 +1,4 @@
-import type { Clock } from './lease.js';
-import { Deadlines } from '../deadlines.js';
+import type { Clock } from '../clock.js';
 
 export interface LivenessSettings {
   livenessIntervalMs: number;
@@ -12,23 +11,18 @@ interface Timing {
 }
 
 /**
- * When each bound lease is next due for a probe [PROTOCOL §9]: after
- * `livenessIntervalMs` of silence, and at least every `reverifyIntervalMs`
- * however chatty it is (a plugin whose port was stolen keeps sending). Traffic
- * only moves `lastSeen`; the deadline is checked again when it comes due, so a
- * message costs one assignment, not a heap operation.
+ * When each bound lease is next due for a probe [PROTOCOL §9]: after `livenessIntervalMs` of
+ * silence, and at least every `reverifyIntervalMs` however chatty it is (a plugin whose port was
+ * stolen keeps sending). Traffic only moves `lastSeen`: a message costs one assignment, and the
+ * due time is checked again when it comes.
  */
 export class Liveness {
   private readonly timings = new Map<string, Timing>();
-  private readonly deadlines: Deadlines<string>;
 
   constructor(
     private readonly clock: Clock,
     private readonly settings: LivenessSettings,
-    onDue: (tempId: string) => void,
-  ) {
-    this.deadlines = new Deadlines(clock, onDue);
-  }
+  ) {}
 
   /** The lease was just proved: count both intervals from now. */
   verified(tempId: string): void {
@@ -51,42 +45,19 @@ export class Liveness {
     return this.timings.get(tempId)?.lastSeen;
   }
 
-  /** Arms the next check for a lease that is alive. */
-  scheduleCheck(tempId: string): void {
-    const due = this.dueAt(tempId);
-    if (due !== undefined) this.deadlines.set(tempId, due);
+  dueAt(tempId: string): number | undefined {
+    const timing = this.timings.get(tempId);
+    if (!timing) return undefined;
+    return Math.min(timing.lastSeen + this.settings.livenessIntervalMs, timing.lastVerified + this.settings.reverifyIntervalMs);
   }
 
-  /** Arms the wait for a liveness probe's answer. */
-  scheduleTimeout(tempId: string, ms: number): void {
-    this.deadlines.set(tempId, this.clock.now() + ms);
-  }
-
-  cancel(tempId: string): void {
-    this.deadlines.cancel(tempId);
-  }
-
-  forget(tempId: string): void {
-    this.deadlines.cancel(tempId);
-    this.timings.delete(tempId);
-  }
-
-  stop(): void {
-    this.deadlines.stop();
-  }
-
-  /** True when a due deadline is still due: traffic since may have moved it. */
+  /** Traffic since the check was armed may have moved it later. */
   isDue(tempId: string): boolean {
     const due = this.dueAt(tempId);
     return due !== undefined && due <= this.clock.now();
   }
 
-  private dueAt(tempId: string): number | undefined {
-    const timing = this.timings.get(tempId);
-    if (!timing) return undefined;
-    return Math.min(
-      timing.lastSeen + this.settings.livenessIntervalMs,
-      timing.lastVerified + this.settings.reverifyIntervalMs,
-    );
+  forget(tempId: string): void {
+    this.timings.delete(tempId);
   }
 }

@@ -1,76 +1,99 @@
-import type { AssignmentContext } from '../../machines/lease.js';
-import { EndpointQueue } from './endpoint-queue.js';
-import type { PortPool } from './pool.js';
+import type { Clock } from '../clock.js';
 import type { Counters } from '../counters.js';
-import type { Endpoint, Instance } from './lease.js';
 import type { Logger } from '../log.js';
-import type { PortIsFree } from '../net/port-check.js';
+import type { PortCheck } from '../net/port-check.js';
+import { EndpointQueue } from './endpoint-queue.js';
+import type { Endpoint, Lease } from './lease.js';
+import type { PortLedger } from './ledger.js';
 
 export interface OffersOptions {
-  pool: PortPool;
-  portIsFree: PortIsFree;
+  ledger: PortLedger;
+  portCheck: PortCheck;
+  clock: Clock;
   counters: Counters;
   logger: Logger;
-  /** The live record of a tempID, if it still has one. */
-  instance: (tempId: string) => Instance | undefined;
-  /** A port was taken from the pool for `tempId`: it is credited to it from that moment, while the OS check runs. */
-  credit: (port: number, tempId: string) => void;
-  uncredit: (port: number, tempId: string) => void;
+  /** The live lease of a tempID, if it still has one. */
+  lease: (tempId: string) => Lease | undefined;
+  /** How long a check that found a port free is trusted. */
+  freshMs?: number;
 }
 
+/** Ports checked against the OS in one batch unless the check says it takes more: the next ones the pool will hand out. */
+const CHECK_BATCH = 256;
+
 /**
- * Who gets an offer next, and which port. One assignment is in flight per
- * response endpoint [PROTOCOL §3]; waits at an endpoint double while its
- * assignments go unanswered (a DAW loading a project answers late); ports come
- * from the pool, preferred port first, never one another process holds.
+ * Who gets an offer next, and which port. One assignment is in flight per response endpoint
+ * [PROTOCOL §3]; waits at an endpoint double while its assignments go unanswered (a DAW loading a
+ * project answers late); ports come from the pool, preferred port first, and only ports a recent
+ * batch check found free of any other socket. Allocation is synchronous: when the next port's
+ * check is stale, the turn waits for one batch check, then every waiting turn is served.
  */
 export class Offers {
   private readonly queue = new EndpointQueue();
   /** Consecutive unanswered assignments per endpoint. */
   private readonly backoff = new Map<string, number>();
+  /** Clock time until which each pool port is known free (0: never checked). */
+  private readonly freeUntil: Float64Array;
+  private readonly freshMs: number;
+  /** Endpoints whose turn holder waits for the batch check under way. */
+  private readonly waitingForCheck = new Set<string>();
+  private checking = false;
   private closed = false;
 
-  constructor(private readonly options: OffersOptions) {}
+  constructor(private readonly options: OffersOptions) {
+    const { pool } = options.ledger;
+    this.freeUntil = new Float64Array(pool.high - pool.low + 1);
+    this.freshMs = options.freshMs ?? 2000;
+  }
 
-  /** Queues an instance for its turn at its endpoint. */
-  await(instance: Instance): void {
-    const key = instance.endpoint?.key;
+  /** Queues a lease for its turn at its endpoint. */
+  await(lease: Lease): void {
+    const key = lease.endpoint?.key;
     if (key === undefined) return;
     const turn = this.queue.turnHolder(key);
-    this.queue.enqueue(key, instance.tempId);
-    // The instance holding the turn now shares its endpoint: resending its port could reach another instance.
-    if (turn !== undefined && turn !== instance.tempId) this.options.instance(turn)?.actor.send({ type: 'ENDPOINT_SHARED' });
+    this.queue.enqueue(key, lease.tempId);
+    lease.queuedAt = key;
+    // The lease holding the turn now shares its endpoint: resending its port could reach another instance.
+    if (turn !== undefined && turn !== lease.tempId) this.options.lease(turn)?.actor.send({ type: 'ENDPOINT_SHARED' });
     this.pump(key);
   }
 
-  /** Instances waiting at `key`, the one whose offer is out included. */
+  /**
+   * Leaves the waiting line. A turn with its offer out ends with `endTurn`; a turn still waiting for a
+   * batch check (the lease left before its offer: released, crossed, past its deadline) ends here.
+   */
+  leave(lease: Lease): void {
+    const key = lease.queuedAt;
+    if (key === undefined) return;
+    this.queue.withdraw(key, lease.tempId);
+    if (this.waitingForCheck.has(key) && this.queue.holdsTurn(key, lease.tempId)) {
+      this.waitingForCheck.delete(key);
+      this.endTurn(lease);
+    }
+  }
+
+  /** A repeated request may come from a new endpoint: a waiting lease waits there instead. */
+  rejoin(lease: Lease): void {
+    if (lease.queuedAt === lease.endpoint?.key) return;
+    this.leave(lease);
+    this.await(lease);
+  }
+
+  endTurn(lease: Lease): void {
+    const key = lease.queuedAt;
+    lease.queuedAt = undefined;
+    if (key !== undefined && this.queue.endTurn(key, lease.tempId)) this.pump(key);
+  }
+
+  /** Leases waiting at `key`, the one whose offer is out included. */
   waitingAt(key: string): number {
     return this.queue.waitingAt(key) + (this.queue.turnHolder(key) === undefined ? 0 : 1);
   }
 
-  withdraw(instance: Instance): void {
-    if (instance.endpoint) this.queue.withdraw(instance.endpoint.key, instance.tempId);
-  }
-
-  /** A repeated request from a new endpoint: a waiting instance waits there instead. */
-  moveEndpoint(instance: Instance, previous: Endpoint | undefined): void {
-    if (!instance.endpoint || !instance.actor.getSnapshot().matches('requesting')) return;
-    if (previous) this.queue.withdraw(previous.key, instance.tempId);
-    this.await(instance);
-  }
-
-  endTurn(instance: Instance): void {
-    const key = instance.turnKey;
-    if (key === undefined) return;
-    instance.turnKey = undefined;
-    if (this.queue.endTurn(key, instance.tempId)) this.pump(key);
-  }
-
-  /** Runs after `endTurn` (exit actions come first), so the endpoint, not the turn, names the key. */
-  noteTimeout(instance: Instance | undefined, context: AssignmentContext): void {
+  noteTimeout(lease: Lease): void {
     this.options.counters.assignmentTimeouts++;
-    this.options.logger.debug({ tempId: context.tempId, port: context.port, resends: context.resends }, 'assignment unanswered');
-    const key = instance?.endpoint?.key;
+    this.options.logger.debug({ tempId: lease.tempId, port: lease.port }, 'assignment unanswered');
+    const key = lease.endpoint?.key;
     if (key !== undefined) this.backoff.set(key, (this.backoff.get(key) ?? 0) + 1);
   }
 
@@ -84,66 +107,79 @@ export class Offers {
   }
 
   private pump(key: string): void {
-    if (this.closed) return;
-    const tempId = this.queue.takeTurn(key);
-    if (tempId === undefined) {
-      if (!this.queue.isActive(key)) this.backoff.delete(key);
-      return;
-    }
-    const instance = this.options.instance(tempId);
-    if (!instance) {
+    if (this.closed || this.queue.turnHolder(key) !== undefined) return;
+    for (;;) {
+      const tempId = this.queue.takeTurn(key);
+      if (tempId === undefined) {
+        if (!this.queue.isActive(key)) this.backoff.delete(key);
+        return;
+      }
+      const lease = this.options.lease(tempId);
+      if (lease) {
+        this.offer(lease, key);
+        return;
+      }
       this.queue.endTurn(key, tempId);
-      this.pump(key);
-      return;
     }
-    instance.turnKey = key;
-    void this.offer(instance, key);
   }
 
-  private async offer(instance: Instance, key: string): Promise<void> {
-    const port = await this.allocate(instance);
-    const stillWaiting =
-      !this.closed &&
-      this.options.instance(instance.tempId) === instance &&
-      this.queue.holdsTurn(key, instance.tempId) &&
-      instance.actor.getSnapshot().matches('requesting');
-    if (!stillWaiting || port === null) {
-      if (port !== null) this.giveBack(instance, port, (p) => this.options.pool.release(p));
-      if (this.queue.endTurn(key, instance.tempId)) instance.turnKey = undefined;
-      if (stillWaiting) instance.actor.send({ type: 'POOL_EXHAUSTED' });
+  /** Offers the turn holder its port, or parks the turn until a batch check says which ports are free. */
+  private offer(lease: Lease, key: string): void {
+    const { pool } = this.options.ledger;
+    const preferred = lease.preferredPort > 0 && pool.stateOf(lease.preferredPort) === 'free' ? lease.preferredPort : undefined;
+    const port = preferred ?? pool.peek();
+    if (port === null) {
+      this.queue.endTurn(key, lease.tempId);
+      lease.queuedAt = undefined;
+      lease.actor.send({ type: 'POOL_EXHAUSTED' });
       this.pump(key);
       return;
     }
-    // From here the offer itself carries the port.
-    instance.allocating = undefined;
-    instance.actor.send({
-      type: 'OFFER',
-      port,
-      shared: this.queue.waitingAt(key) > 0,
-      backoff: this.backoff.get(key) ?? 0,
+    if (this.freeUntil[port - pool.low]! <= this.options.clock.now()) {
+      this.waitingForCheck.add(key);
+      this.check(port);
+      return;
+    }
+    this.options.ledger.take(port, lease.tempId);
+    lease.actor.send({ type: 'OFFER', port, shared: this.queue.waitingAt(key) > 0, backoff: this.backoff.get(key) ?? 0 });
+  }
+
+  /** One batch check of the next ports to hand out (and `wanted`); then every parked turn is served. */
+  private check(wanted: number): void {
+    if (this.checking) return;
+    this.checking = true;
+    const { ledger, portCheck, counters, logger, clock } = this.options;
+    const ports = ledger.pool.peekFree(Math.min(portCheck.batch ?? CHECK_BATCH, ledger.pool.size));
+    if (!ports.includes(wanted)) ports.push(wanted);
+    const settle = (held: ReadonlySet<number>) => {
+      this.checking = false;
+      const until = clock.now() + this.freshMs;
+      for (const port of ports) {
+        if (!held.has(port)) this.freeUntil[port - ledger.pool.low] = until;
+        else if (ledger.pool.stateOf(port) === 'free') {
+          counters.portsHeldElsewhere++;
+          logger.debug({ port }, 'port held by another process: skipped for now');
+          ledger.pool.quarantine(port);
+        }
+      }
+      const parked = [...this.waitingForCheck];
+      this.waitingForCheck.clear();
+      for (const key of parked) this.retry(key);
+    };
+    portCheck(ports).then(settle, (err: unknown) => {
+      logger.warn({ err }, 'port check failed: ports are offered unchecked for now');
+      settle(new Set());
     });
   }
 
-  /** [PROTOCOL §3] the preferred port if free, else the port released longest ago; never one another process holds. */
-  private async allocate(instance: Instance): Promise<number | null> {
-    const { pool, portIsFree, counters, logger } = this.options;
-    let preferred = instance.preferredPort > 0 ? instance.preferredPort : undefined;
-    for (;;) {
-      const port = pool.take(preferred);
-      preferred = undefined;
-      if (port === null) return null;
-      this.options.credit(port, instance.tempId);
-      instance.allocating = port;
-      if (await portIsFree(port)) return port;
-      counters.portsHeldElsewhere++;
-      logger.debug({ port }, 'port held by another process: skipped for now');
-      this.giveBack(instance, port, (p) => pool.quarantine(p));
+  private retry(key: string): void {
+    const tempId = this.queue.turnHolder(key);
+    const lease = tempId === undefined ? undefined : this.options.lease(tempId);
+    if (lease) {
+      this.offer(lease, key);
+      return;
     }
-  }
-
-  private giveBack(instance: Instance, port: number, to: (port: number) => void): void {
-    instance.allocating = undefined;
-    this.options.uncredit(port, instance.tempId);
-    to(port);
+    if (tempId !== undefined) this.queue.endTurn(key, tempId);
+    this.pump(key);
   }
 }

@@ -83,6 +83,20 @@ export class PortPool {
     }
   }
 
+  /** The port `take()` would hand out next, without taking it; null when none is free. */
+  peek(): number | null {
+    this.expireQuarantine();
+    return this.head === NONE ? null : this.head + this.low;
+  }
+
+  /** The next `limit` free ports in the order they would be handed out. */
+  peekFree(limit: number): number[] {
+    this.expireQuarantine();
+    const ports: number[] = [];
+    for (let index = this.head; index !== NONE && ports.length < limit; index = this.next[index]!) ports.push(index + this.low);
+    return ports;
+  }
+
   /** Takes `preferred` if it is free, else the port released longest ago; null when none is free. */
   take(preferred?: number): number | null {
     this.expireQuarantine();

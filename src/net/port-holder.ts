@@ -43,6 +43,20 @@ export function parseProcNetUdp(text: string, port: number): string[] {
   return inodes;
 }
 
+/** Pure: every local port some socket holds, in the text of /proc/net/udp or /proc/net/udp6. */
+export function boundUdpPorts(text: string): Set<number> {
+  const ports = new Set<number>();
+  // Each line after the header: "  sl: ADDR:PORT REMOTE:PORT ...", the local port in hex after the first address.
+  for (let start = text.indexOf('\n') + 1; start > 0 && start < text.length; ) {
+    const end = text.indexOf('\n', start);
+    const line = text.slice(start, end === -1 ? text.length : end);
+    const colon = line.indexOf(':', line.indexOf(':') + 1);
+    if (colon > 0) ports.add(Number.parseInt(line.slice(colon + 1, colon + 5), 16));
+    start = end === -1 ? text.length : end + 1;
+  }
+  return ports;
+}
+
 /** Pure: "PID 1234 (node server.js)" joined with ", "; "" for none. */
 export function describeHolders(holders: readonly PortHolder[]): string {
   return holders.map(({ pid, command }) => (command ? `PID ${pid} (${command})` : `PID ${pid}`)).join(', ');

@@ -1,5 +1,8 @@
 import dgram from 'node:dgram';
 
+/** Sends bytes as they are: encoded once, or forwarded unchanged. */
+export type SendBytes = (bytes: Uint8Array, host: string, port: number) => void;
+
 export class BindError extends Error {
   constructor(
     readonly host: string,

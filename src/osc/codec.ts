@@ -27,6 +27,9 @@ export interface DecodedArg {
 export interface DecodedMessage {
   address: string;
   args: readonly DecodedArg[];
+  /** Where the message's bytes lie in the datagram: all of it, or one element of a bundle. */
+  start: number;
+  end: number;
 }
 
 export type DecodeErrorCode =
@@ -130,11 +133,13 @@ function decodeMessage(data: Uint8Array, start: number, end: number, limits: Dec
     start === 0 && end === data.byteLength && data.byteOffset === 0 ? data : new Uint8Array(data.subarray(start, end));
   let message: DecodedMessage;
   try {
-    message = osc.readMessage(bytes, READ_OPTIONS, { idx: 0 });
+    message = osc.readMessage(bytes, READ_OPTIONS, { idx: 0 }) as unknown as DecodedMessage;
   } catch (err) {
     return { code: 'bad_message', offset: start, detail: (err as Error).message.slice(0, 120) };
   }
   for (const index of notUtf8) (message.args[index] as DecodedArg).notUtf8 = true;
+  message.start = start;
+  message.end = end;
   return message;
 }
 

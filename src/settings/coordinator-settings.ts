@@ -1,5 +1,5 @@
 import { homedir } from 'node:os';
-import type { AssignmentSettings } from '../../machines/lease.js';
+import type { LeaseSettings } from '../../machines/lease.js';
 import { defaultDataDir } from '../leases/persistence/data-dir.js';
 import { checkSettings, fixedDefaults } from './resolve.js';
 import { settingsFor, type SettingsTable } from './table.js';
@@ -8,7 +8,7 @@ import { list, oneOf, path, port, portRange, SettingsError, text, wholeNumber } 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-export interface CoordinatorSettings extends AssignmentSettings {
+export interface CoordinatorSettings extends LeaseSettings {
   host: string;
   port: number;
   poolLow: number;

@@ -1,7 +1,7 @@
 export { addSettingsOptions } from './commander.js';
 export { COORDINATOR_SETTINGS, DEFAULT_SETTINGS, validateSettings, type CoordinatorSettings, type LogLevel } from './coordinator-settings.js';
 export { formatConfig } from './print-config.js';
-export { readmeTable, withReadmeTable } from './readme-table.js';
+export { readmeTable } from './readme-table.js';
 export { checkSettings, fixedDefaults, resolveSettings, type Layers, type Resolution } from './resolve.js';
 export { placeSettings, settingsFor, type Env, type SettingsTable } from './table.js';
 export { InvalidValue, list, oneOf, parseHostPort, parsePort, path, port, portRange, record, SettingsError, text, wholeNumber } from './values.js';

@@ -1,8 +1,6 @@
 import { CONFIG_OPTIONS, type ConfigOption } from './commander.js';
 import { flagWithArgument, placeSettings, type SettingsTable } from './table.js';
 
-export const README_START = '<!-- settings:start -->';
-export const README_END = '<!-- settings:end -->';
 
 const code = (text: string | undefined) => (text ? `\`${text}\`` : '');
 const cell = (text: string) => text.replace(/\|/g, '\\|');
@@ -19,12 +17,4 @@ export function readmeTable<Target>(table: SettingsTable<Target>, configOptions:
   }
   const lines = [['flag', 'variable', 'config key', 'default', 'meaning'], ['---', '---', '---', '---', '---'], ...rows];
   return lines.map((line) => `|${line.map((text) => (text ? ` ${cell(text)} ` : ' ')).join('|')}|`).join('\n');
-}
-
-/** The README with `table` between its settings markers. */
-export function withReadmeTable(readme: string, table: string): string {
-  const start = readme.indexOf(README_START);
-  const end = readme.indexOf(README_END);
-  if (start === -1 || end < start) throw new Error(`README has no ${README_START} ... ${README_END} markers`);
-  return `${readme.slice(0, start + README_START.length)}\n${table}\n${readme.slice(end)}`;
 }

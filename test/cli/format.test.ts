@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { LeaseInfo } from '../../src/cli/coordinator-client.js';
+import type { LeaseJson } from '../../src/cli/coordinator-client.js';
 import { formatDuration, formatHolders, formatLeaseTable, formatPortLease, formatRtt, formatStatus } from '../../src/cli/format.js';
 
 describe('formatDuration', () => {
@@ -36,7 +36,7 @@ describe('formatRtt', () => {
   });
 });
 
-const lease = (overrides: Partial<LeaseInfo>): LeaseInfo => ({
+const lease = (overrides: Partial<LeaseJson>): LeaseJson => ({
   tempId: 'a',
   port: 9002,
   state: 'bound',
@@ -44,6 +44,7 @@ const lease = (overrides: Partial<LeaseInfo>): LeaseInfo => ({
   ageMs: 0,
   lastSeenMs: null,
   rttMs: null,
+  endpoint: null,
   ...overrides,
 });
 

@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { Command, CommanderError } from 'commander';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { registerAdminCommands, type AdminIo } from '../../src/cli/lease-commands.js';
-import { AdminClient, type LeaseInfo } from '../../src/cli/coordinator-client.js';
+import { AdminClient, type LeaseJson } from '../../src/cli/coordinator-client.js';
 import { decodeDatagram, encodeMessage } from '../../src/osc/codec.js';
 import { freeUdpPort } from '../helpers/ports.js';
 
@@ -71,7 +71,7 @@ class FakeCoordinator {
 const STATES = ['requesting', 'assigned', 'verifying', 'bound'] as const;
 
 /** 120 leases on ports 9002-9121, ordered by port as the coordinator sends them. */
-const LEASES: LeaseInfo[] = Array.from({ length: 120 }, (_, n) => {
+const LEASES: LeaseJson[] = Array.from({ length: 120 }, (_, n) => {
   const bound = n % 4 === 3;
   return {
     tempId: `plugin-${String(n).padStart(3, '0')}`,
@@ -81,6 +81,7 @@ const LEASES: LeaseInfo[] = Array.from({ length: 120 }, (_, n) => {
     ageMs: n * 1500,
     lastSeenMs: bound ? n * 10 : null,
     rttMs: bound ? 0.25 + n / 100 : null,
+    endpoint: '127.0.0.1:50000',
   };
 });
 
@@ -226,7 +227,7 @@ describe('oscport leases', () => {
   it('--state is passed to the coordinator', async () => {
     const fake = await FakeCoordinator.start(HANDLERS);
     const run = await oscport(['leases', '--state', 'bound', '--json', '-c', fake.address]);
-    const leases = JSON.parse(run.stdout) as LeaseInfo[];
+    const leases = JSON.parse(run.stdout) as LeaseJson[];
     expect(leases).toHaveLength(30);
     expect(leases.every((lease) => lease.state === 'bound')).toBe(true);
     expect(fake.requests.map((r) => r.args[2])).toEqual(['bound']);
@@ -244,7 +245,8 @@ describe('oscport leases', () => {
     const fake = await FakeCoordinator.start({ leases: ([offset], respond) => respond({ ok: true, total: 2, offset, leases: LEASES.slice(0, 2) }) });
     const interrupt = new AbortController();
     const pending = oscport(['leases', '--watch', '-c', fake.address], { watchIntervalMs: 30, interrupt: interrupt.signal });
-    await until(() => fake.requests.length >= 3);
+    // A fourth request ID proves three draws (IDs, not datagrams: a slow reply makes the client send the same request again).
+    await until(() => new Set(fake.requests.map((r) => r.requestId)).size >= 4);
     interrupt.abort();
     const run = await pending;
     expect(run.error).toBeUndefined();

@@ -57,6 +57,6 @@ describe('crash loops', () => {
     const silentSince = performance.now() - 10_000;
     await expect.poll(() => c.stats().pool.free, { timeout: windowMs }).toBe(c.stats().pool.size);
     expect(performance.now() - silentSince).toBeLessThan(10_000 + windowMs);
-    expect(c.assignments.size).toBe(0);
+    expect(c.leases.size).toBe(0);
   });
 });

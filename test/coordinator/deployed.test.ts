@@ -35,7 +35,7 @@ describe('the deployed plugin, unchanged', () => {
     plugin!.sendRequest();
     const port = await plugin!.whenVerified();
     expect((await bound).get('AIplayer_0')).toBe(port);
-    expect(c.assignments.lease('AIplayer_0')).toMatchObject({ state: 'bound', port });
+    expect(c.leases.lease('AIplayer_0')).toMatchObject({ state: 'bound', port });
   });
 
   it('20 instances sharing one SO_REUSEADDR response port all end verified on distinct ports within 2 s', async () => {
@@ -55,8 +55,8 @@ describe('the deployed plugin, unchanged', () => {
     expect(elapsed).toBeLessThan(2000);
     // Every port is credited to the instance that actually answers on it.
     for (const plugin of all) {
-      expect(c.assignments.lease(plugin.tempId)).toMatchObject({ state: 'bound', port: plugin.port });
-      expect(c.assignments.holderOf(plugin.port!)).toBe(plugin.tempId);
+      expect(c.leases.lease(plugin.tempId)).toMatchObject({ state: 'bound', port: plugin.port });
+      expect(c.leases.holderOf(plugin.port!)).toBe(plugin.tempId);
     }
     expect(c.stats().leases).toMatchObject({ bound: 20, requesting: 0, assigned: 0, verifying: 0 });
     // Each instance took whatever arrived first: most assignments crossed.
@@ -74,12 +74,12 @@ describe('the deployed plugin, unchanged', () => {
     const bothBound = boundCount(c, 2);
     older!.sendRequest();
     const newerPort = await newer!.whenVerified();
-    expect(c.assignments.holderOf(newerPort)).toBe(newer!.tempId);
+    expect(c.leases.holderOf(newerPort)).toBe(newer!.tempId);
     expect(c.stats().counters.crossed).toBe(1);
     const olderPort = await older!.whenVerified();
     await bothBound;
     expect(olderPort).not.toBe(newerPort);
-    expect(c.assignments.lease(older!.tempId)).toMatchObject({ state: 'bound', port: olderPort });
-    expect(c.assignments.lease(newer!.tempId)).toMatchObject({ state: 'bound', port: newerPort });
+    expect(c.leases.lease(older!.tempId)).toMatchObject({ state: 'bound', port: olderPort });
+    expect(c.leases.lease(newer!.tempId)).toMatchObject({ state: 'bound', port: newerPort });
   });
 });

@@ -47,7 +47,7 @@ describe('floods of requests', () => {
     await flood(attacker, c.port, 5000, sink.port);
     await expect.poll(() => c.stats().counters.requests, { timeout: 5000 }).toBe(5000);
     expect(c.stats().counters.busy).toBe(5000 - 512);
-    expect(c.assignments.size).toBe(512);
+    expect(c.leases.size).toBe(512);
     // Those beyond the cap are told so, with the new code.
     const refusal = await sink.next(ADDRESS.port_error);
     expect(values(refusal)[1]).toBe('busy');
@@ -57,7 +57,7 @@ describe('floods of requests', () => {
     expect(newcomer.port).toBeGreaterThanOrEqual(RANGE[0]);
 
     // Every junk instance lapses on its own deadline (3 s after its request), not when its turn comes.
-    await expect.poll(() => c.assignments.size, { timeout: 6000 }).toBe(1);
+    await expect.poll(() => c.leases.size, { timeout: 6000 }).toBe(1);
     expect(c.stats().counters.lapsed).toBe(512);
     // One line per kind per second, with counts: a flood never becomes a flood of log lines.
     expect(lines.filter((line) => /busy/.test(line.msg)).length).toBeLessThanOrEqual(4);
@@ -70,13 +70,13 @@ describe('floods of requests', () => {
     // Forty waiting instances at forty endpoints, each holding an offer it will never confirm.
     const sinks = await Promise.all(Array.from({ length: 40 }, () => peer()));
     await Promise.all(sinks.map((sink, n) => attacker.sendRaw(c.port, encodeMessage({ address: ADDRESS.request_port, args: [s(`stale-${n}`), i(-1), i(sink.port)] }))));
-    await expect.poll(() => c.assignments.size).toBe(40);
+    await expect.poll(() => c.leases.size).toBe(40);
     await expect.poll(() => c.stats().leases.assigned).toBe(40);
 
     await lease('newcomer', c.port, 2000);
     expect(c.stats().counters.evicted).toBe(1);
-    expect(c.assignments.lease('stale-0')).toBeUndefined();
-    expect(c.assignments.size).toBe(40);
+    expect(c.leases.lease('stale-0')).toBeUndefined();
+    expect(c.leases.size).toBe(40);
     expect(c.stats().pool.free).toBe(c.stats().pool.size - 40);
   });
 

@@ -23,7 +23,7 @@ async function peer(host = '127.0.0.1'): Promise<Peer> {
 async function boundVictim(coordinatorPort: number, c: Awaited<ReturnType<typeof testCoordinator>>) {
   const victim = await ManualPlugin.create('victim', coordinatorPort);
   closers.push(() => victim.close());
-  const bound = once(c.assignments, 'bound');
+  const bound = once(c.leases, 'bound');
   const port = await victim.handshake();
   await bound;
   return { victim, port };
@@ -40,8 +40,8 @@ describe('forged or stale port_confirmed', () => {
     const attacker = await peer();
     attacker.send(c.port, ADDRESS.port_confirmed, s('victim'), i(port), s('failed'));
     await expect.poll(() => victim.probes).toBe(probesBefore + 1);
-    await expect.poll(() => c.assignments.lease('victim')?.lastSeenMs).toBeLessThan(1000);
-    expect(c.assignments.lease('victim')).toMatchObject({ state: 'bound', port });
+    await expect.poll(() => c.leases.lease('victim')?.lastSeenMs).toBeLessThan(1000);
+    expect(c.leases.lease('victim')).toMatchObject({ state: 'bound', port });
     expect(c.stats().pool.quarantined).toBe(0);
     expect(c.stats().counters.quarantined).toBe(0);
   });
@@ -50,10 +50,10 @@ describe('forged or stale port_confirmed', () => {
     const c = await testCoordinator(RANGE, QUIET);
     const { victim, port } = await boundVictim(c.port, c);
     victim.answering = false;
-    const expired = once(c.assignments, 'expired');
+    const expired = once(c.leases, 'expired');
     (await peer()).send(c.port, ADDRESS.port_confirmed, s('victim'), i(port), s('failed'));
     await expired;
-    expect(c.assignments.holderOf(port)).toBeUndefined();
+    expect(c.leases.holderOf(port)).toBeUndefined();
     expect(c.stats().pool).toMatchObject({ free: c.stats().pool.size, quarantined: 0 });
   });
 
@@ -65,13 +65,13 @@ describe('forged or stale port_confirmed', () => {
     attacker.send(c.port, ADDRESS.port_confirmed, s('victim'), i(other), s('failed'));
     attacker.send(c.port, ADDRESS.port_confirmed, s('victim'), i(other), s('bound'));
     await expect.poll(() => c.stats().counters.confirmationsIgnored).toBe(2);
-    expect(c.assignments.lease('victim')).toMatchObject({ state: 'bound', port });
-    expect(c.assignments.pool.stateOf(other)).toBe('free');
+    expect(c.leases.lease('victim')).toMatchObject({ state: 'bound', port });
+    expect(c.leases.pool.stateOf(other)).toBe('free');
     expect(c.stats().pool.free).toBe(c.stats().pool.size - 1);
-    expect(c.assignments.checkInvariants()).toEqual([]);
+    expect(c.leases.checkInvariants()).toEqual([]);
 
     victim.sender.send(c.port, ADDRESS.release, s('victim'));
-    await expect.poll(() => c.assignments.lease('victim')).toBeUndefined();
+    await expect.poll(() => c.leases.lease('victim')).toBeUndefined();
     expect(c.stats().pool).toMatchObject({ free: c.stats().pool.size, quarantined: 0 });
   });
 
@@ -80,12 +80,12 @@ describe('forged or stale port_confirmed', () => {
     const waiter = await peer();
     waiter.send(c.port, ADDRESS.request_port, s('slow'), i(-1), i(waiter.port));
     const offered = values(await waiter.next(ADDRESS.port_assignment))[1] as number;
-    await expect.poll(() => c.assignments.lease('slow')).toBeUndefined();
-    expect(c.assignments.pool.stateOf(offered)).toBe('free');
+    await expect.poll(() => c.leases.lease('slow')).toBeUndefined();
+    expect(c.leases.pool.stateOf(offered)).toBe('free');
     waiter.send(c.port, ADDRESS.port_confirmed, s('slow'), i(offered), s('failed'));
     await expect.poll(() => c.stats().counters.confirmationsIgnored).toBe(1);
-    expect(c.assignments.pool.stateOf(offered)).toBe('free');
-    expect(c.assignments.size).toBe(0);
+    expect(c.leases.pool.stateOf(offered)).toBe('free');
+    expect(c.leases.size).toBe(0);
   });
 
   it('release and confirmations are accepted only from the host the request came from', async () => {
@@ -96,10 +96,10 @@ describe('forged or stale port_confirmed', () => {
     remote.send(c.port, ADDRESS.port_confirmed, s('victim'), i(port), s('failed'));
     await expect.poll(() => c.stats().counters.releasesRefused).toBe(1);
     await expect.poll(() => c.stats().counters.confirmationsIgnored).toBe(1);
-    expect(c.assignments.lease('victim')).toMatchObject({ state: 'bound', port });
+    expect(c.leases.lease('victim')).toMatchObject({ state: 'bound', port });
 
     victim.sender.send(c.port, ADDRESS.release, s('victim'));
-    await expect.poll(() => c.assignments.lease('victim')).toBeUndefined();
+    await expect.poll(() => c.leases.lease('victim')).toBeUndefined();
   });
 });
 
@@ -121,14 +121,14 @@ describe('identity strings', () => {
     expect(values(await sender.next(ADDRESS.port_error)).slice(1)).toEqual(['invalid_request', 'tempID is not valid UTF-8']);
     await sender.sendRaw(c.port, requestWithBadUtf8('plugZZ-2', sender.port));
     await sender.next(ADDRESS.port_error);
-    expect(c.assignments.size).toBe(0);
+    expect(c.leases.size).toBe(0);
   });
 
   it('lengths are counted in characters (code points): 128 emoji are a valid tempID, 129 are not', async () => {
     const c = await testCoordinator(RANGE);
     const lease = await requestPort({ tempId: '🎹'.repeat(128), coordinator: { host: '127.0.0.1', port: c.port } });
     closers.push(() => lease.release());
-    await expect.poll(() => c.assignments.lease('🎹'.repeat(128))?.state).toBe('bound');
+    await expect.poll(() => c.leases.lease('🎹'.repeat(128))?.state).toBe('bound');
     const sender = await peer();
     sender.send(c.port, ADDRESS.request_port, s('🎹'.repeat(129)), i(-1), i(sender.port));
     expect(values(await sender.next(ADDRESS.port_error)).slice(1)).toEqual(['invalid_request', 'tempID longer than 128 characters']);
@@ -147,6 +147,6 @@ describe('identity strings', () => {
     bytes[at + 1] = 0x28;
     await admin.sendRaw(c.port, bytes);
     await expect.poll(() => c.stats().counters.invalid).toBe(1);
-    expect(c.assignments.lease('victim')).toMatchObject({ port, trackId: null });
+    expect(c.leases.lease('victim')).toMatchObject({ port, trackId: null });
   });
 });

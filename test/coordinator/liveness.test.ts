@@ -26,17 +26,17 @@ describe('liveness of bound leases', () => {
   it('a silent instance is probed, and expires after the configured missed probes; its port returns', async () => {
     const c = await testCoordinator(RANGE, FAST);
     const p = await plugin('quiet', c.port);
-    const bound = once(c.assignments, 'bound');
+    const bound = once(c.leases, 'bound');
     const port = await p.handshake();
     await bound;
     expect(c.stats().pool.free).toBe(c.stats().pool.size - 1);
 
     p.answering = false;
-    const expired = once(c.assignments, 'expired');
+    const expired = once(c.leases, 'expired');
     await expired;
     expect(p.probes).toBe(1 + FAST.livenessProbes);
-    expect(c.assignments.lease('quiet')).toBeUndefined();
-    expect(c.assignments.holderOf(port)).toBeUndefined();
+    expect(c.leases.lease('quiet')).toBeUndefined();
+    expect(c.leases.holderOf(port)).toBeUndefined();
     expect(c.stats().pool.free).toBe(c.stats().pool.size);
     expect(c.stats().counters).toMatchObject({ expiries: 1, probeFailures: FAST.livenessProbes });
   });
@@ -45,17 +45,17 @@ describe('liveness of bound leases', () => {
     const c = await testCoordinator(RANGE, FAST);
     const p = await plugin('steady', c.port);
     await p.handshake();
-    await once(c.assignments, 'bound');
+    await once(c.leases, 'bound');
     await expect.poll(() => p.probes, { timeout: 2000 }).toBeGreaterThanOrEqual(4);
-    expect(c.assignments.lease('steady')?.state).toBe('bound');
-    expect(c.assignments.lease('steady')?.rttMs).toBeGreaterThan(0);
+    expect(c.leases.lease('steady')?.state).toBe('bound');
+    expect(c.leases.lease('steady')?.rttMs).toBeGreaterThan(0);
   });
 
   it('traffic naming the instance keeps it alive without probes, until it falls silent', async () => {
     const c = await testCoordinator(RANGE, FAST);
     const p = await plugin('chatty', c.port);
     await p.handshake();
-    await once(c.assignments, 'bound');
+    await once(c.leases, 'bound');
     p.answering = false;
     const chatter = setInterval(() => p.telemetry(), 20);
     try {
@@ -64,7 +64,7 @@ describe('liveness of bound leases', () => {
     } finally {
       clearInterval(chatter);
     }
-    await once(c.assignments, 'expired');
+    await once(c.leases, 'expired');
   });
 
   it('a port stolen by a newer instance is caught: the lease ends as stolen, the port is the thief\'s', async () => {
@@ -72,14 +72,14 @@ describe('liveness of bound leases', () => {
     const c = await testCoordinator(RANGE, { ...FAST, logger });
     const victim = await plugin('victim', c.port);
     const port = await victim.handshake();
-    await once(c.assignments, 'bound');
+    await once(c.leases, 'bound');
 
     const thief = await plugin('thief', c.port);
-    const stolen = once(c.assignments, 'stolen');
+    const stolen = once(c.leases, 'stolen');
     await thief.bind(port);
     await stolen;
-    expect(c.assignments.lease('victim')).toBeUndefined();
-    expect(c.assignments.lease('thief')).toMatchObject({ state: 'bound', port });
+    expect(c.leases.lease('victim')).toBeUndefined();
+    expect(c.leases.lease('thief')).toMatchObject({ state: 'bound', port });
     expect(c.stats().counters.steals).toBe(1);
     const line = lines.find((l) => /stolen/.test(l.msg));
     expect(line).toMatchObject({ port, tempId: 'victim', stolenBy: 'thief' });
@@ -89,18 +89,18 @@ describe('liveness of bound leases', () => {
     const c = await testCoordinator(RANGE, { ...FAST, livenessIntervalMs: 10_000, reverifyIntervalMs: 150 });
     const victim = await plugin('talker', c.port);
     const port = await victim.handshake();
-    await once(c.assignments, 'bound');
+    await once(c.leases, 'bound');
     const squatter = await plugin('squatter', c.port);
     squatter.answering = false;
     await squatter.bind(port);
     const chatter = setInterval(() => victim.telemetry(), 20);
     try {
-      await once(c.assignments, 'expired');
+      await once(c.leases, 'expired');
     } finally {
       clearInterval(chatter);
     }
     expect(squatter.probes).toBeGreaterThanOrEqual(FAST.livenessProbes);
-    expect(c.assignments.lease('talker')).toBeUndefined();
+    expect(c.leases.lease('talker')).toBeUndefined();
   });
 });
 
@@ -111,7 +111,7 @@ describe('affinity', () => {
     const first = await requestPort({ tempId: 'returning', coordinator });
     const port = first.port;
     await first.release();
-    await expect.poll(() => c.assignments.lease('returning')).toBeUndefined();
+    await expect.poll(() => c.leases.lease('returning')).toBeUndefined();
 
     const other = await requestPort({ tempId: 'someone-else', coordinator });
     leases.push(other);
@@ -126,9 +126,9 @@ describe('affinity', () => {
     const c = await testCoordinator(RANGE, FAST);
     const p = await plugin('comeback', c.port);
     const port = await p.handshake();
-    await once(c.assignments, 'bound');
+    await once(c.leases, 'bound');
     p.answering = false;
-    await once(c.assignments, 'expired');
+    await once(c.leases, 'expired');
     await p.close();
     plugins.splice(plugins.indexOf(p), 1);
 

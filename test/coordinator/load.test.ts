@@ -15,7 +15,7 @@ describe('load', () => {
       expect(new Set(ports).size).toBe(200);
       await expect.poll(() => c.stats().leases.bound).toBe(200);
       for (const lease of leases) {
-        expect(c.assignments.holderOf(lease.port)).toBe(lease.tempId);
+        expect(c.leases.holderOf(lease.port)).toBe(lease.tempId);
         expect(lease.port).toBeGreaterThanOrEqual(RANGES.load[0]);
         expect(lease.port).toBeLessThanOrEqual(RANGES.load[1]);
       }
@@ -23,7 +23,7 @@ describe('load', () => {
     } finally {
       await Promise.all(leases.map((l) => l.release()));
     }
-    await expect.poll(() => c.assignments.size).toBe(0);
+    await expect.poll(() => c.leases.size).toBe(0);
     expect(c.stats().pool.free).toBe(c.stats().pool.size);
   });
 });

@@ -49,7 +49,7 @@ describe('leases across restarts', () => {
     const alive = await lease('alive', port);
     const dead = await plugin('dead', port);
     const deadPort = await dead.handshake();
-    await expect.poll(() => first.assignments.lease('dead')?.state).toBe('bound');
+    await expect.poll(() => first.leases.lease('dead')?.state).toBe('bound');
     const pending = await Peer.bind();
     closers.push(() => pending.close());
     pending.send(port, ADDRESS.request_port, s('unconfirmed'), i(-1));
@@ -58,15 +58,15 @@ describe('leases across restarts', () => {
     dead.answering = false;
 
     const second = await testCoordinator(RANGE, { ...FAST, dataDir: dir, port });
-    expect(second.assignments.lease('alive')).toMatchObject({ state: 'verifying', port: alive.port });
-    expect(second.assignments.holderOf(alive.port)).toBe('alive');
-    const expired = once(second.assignments, 'expired');
-    await expect.poll(() => second.assignments.lease('alive')?.state).toBe('bound');
-    expect(second.assignments.lease('alive')?.port).toBe(alive.port);
+    expect(second.leases.lease('alive')).toMatchObject({ state: 'verifying', port: alive.port });
+    expect(second.leases.holderOf(alive.port)).toBe('alive');
+    const expired = once(second.leases, 'expired');
+    await expect.poll(() => second.leases.lease('alive')?.state).toBe('bound');
+    expect(second.leases.lease('alive')?.port).toBe(alive.port);
     expect(await expired).toEqual([{ tempId: 'dead' }]);
-    expect(second.assignments.holderOf(deadPort)).toBeUndefined();
-    expect(second.assignments.lease('unconfirmed')).toBeUndefined();
-    expect(second.assignments.pool.stateOf(offered)).toBe('free');
+    expect(second.leases.holderOf(deadPort)).toBeUndefined();
+    expect(second.leases.lease('unconfirmed')).toBeUndefined();
+    expect(second.leases.pool.stateOf(offered)).toBe('free');
     expect(second.stats().leases.bound).toBe(1);
   });
 
@@ -76,7 +76,7 @@ describe('leases across restarts', () => {
     const port = first.port;
     const before = await requestPort({ tempId: 'regular', coordinator: { host: '127.0.0.1', port } });
     await before.release();
-    await expect.poll(() => first.assignments.lease('regular')).toBeUndefined();
+    await expect.poll(() => first.leases.lease('regular')).toBeUndefined();
     await first.close();
 
     const second = await testCoordinator(RANGE, { dataDir: dir, port });
@@ -106,9 +106,9 @@ describe('leases across restarts', () => {
 
     const { lines, logger } = collectLogs();
     const c = await testCoordinator(RANGE, { dataDir: dir, port: coordinatorPort, logger });
-    await expect.poll(() => c.assignments.lease('survivor')?.state).toBe('bound');
-    expect(c.assignments.lease('survivor')).toMatchObject({ port, trackId: 'TR7' });
-    expect(c.assignments.lease('half')).toBeUndefined();
+    await expect.poll(() => c.leases.lease('survivor')?.state).toBe('bound');
+    expect(c.leases.lease('survivor')).toMatchObject({ port, trackId: 'TR7' });
+    expect(c.leases.lease('half')).toBeUndefined();
     expect(lines.some((l) => /torn/.test(l.msg))).toBe(true);
     // Compacted since: every line whole JSON, nothing of the torn record left.
     const text = readFileSync(join(dir, 'leases.jsonl'), 'utf8');
@@ -135,7 +135,7 @@ describe('leases across restarts', () => {
     const aside = readdirSync(dir).filter((name) => name.startsWith('leases.jsonl.corrupt-'));
     expect(aside).toHaveLength(1);
     expect(readFileSync(join(dir, aside[0]!), 'utf8')).toBe(original);
-    await expect.poll(() => c.assignments.lease('keeper')?.state).toBe('bound');
+    await expect.poll(() => c.leases.lease('keeper')?.state).toBe('bound');
   });
 
   it('refuses a data directory another running coordinator holds', async () => {

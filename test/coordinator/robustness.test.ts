@@ -74,7 +74,7 @@ describe('robustness', () => {
     const { counters } = c.stats();
     expect(counters.malformed + counters.invalid).toBe(10_000);
     expect(counters.malformed).toBeGreaterThan(4000);
-    expect(c.assignments.size).toBe(0);
+    expect(c.leases.size).toBe(0);
     expect(lines.length).toBeLessThan(40);
 
     const lease = await requestPort({ tempId: 'after-the-storm', coordinator: { host: '127.0.0.1', port: c.port } });

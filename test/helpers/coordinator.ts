@@ -54,7 +54,7 @@ export async function testCoordinator(range: readonly [number, number], options:
   const close = coordinator.close;
   let audited = false;
   coordinator.close = () => {
-    if (!audited) problems.push(...coordinator.assignments.checkInvariants());
+    if (!audited) problems.push(...coordinator.leases.checkInvariants());
     audited = true;
     return close();
   };
@@ -69,10 +69,10 @@ export function boundCount(coordinator: Coordinator, count: number): Promise<Map
     const onBound = ({ tempId, port }: { tempId: string; port: number }) => {
       bound.set(tempId, port);
       if (bound.size >= count) {
-        coordinator.assignments.off('bound', onBound);
+        coordinator.leases.off('bound', onBound);
         resolve(bound);
       }
     };
-    coordinator.assignments.on('bound', onBound);
+    coordinator.leases.on('bound', onBound);
   });
 }

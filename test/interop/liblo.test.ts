@@ -23,8 +23,8 @@ async function oscdump(port: number) {
     waiters.splice(0).forEach((wake) => wake());
   });
   // oscdump prints nothing when ready; it is listening once the port can no longer be bound.
-  const isFree = createPortCheck(1);
-  for (let tries = 0; await isFree(port); tries++) {
+  const held = createPortCheck();
+  for (let tries = 0; !(await held([port])).has(port); tries++) {
     if (tries > 100) throw new Error(`oscdump did not bind ${port}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
@@ -46,7 +46,7 @@ const oscsend = (port: number, address: string, types: string, ...values: Array<
 describe('interop with liblo (a C OSC implementation)', () => {
   it('oscsend and oscdump drive a whole handshake', async () => {
     const c = await testCoordinator(RANGES.interop);
-    const bound = new Promise((resolve) => c.assignments.once('bound', resolve));
+    const bound = new Promise((resolve) => c.leases.once('bound', resolve));
 
     const responsePort = await freeUdpPort();
     const response = await oscdump(responsePort);

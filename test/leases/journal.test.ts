@@ -124,6 +124,9 @@ describe('openJournal', () => {
     const { journal } = open(dir, { now: () => 42 });
     journal.put(lease('p', 9001));
     journal.drop('p', 9001, 'expired');
+    expect(readFileSync(join(dir, 'leases.jsonl'), 'utf8')).toBe(HEADER);
+    // Written once the turn of the event loop is over, both in one write.
+    await new Promise((resolve) => setImmediate(resolve));
     expect(readFileSync(join(dir, 'leases.jsonl'), 'utf8')).toBe(
       HEADER +
         '{"op":"put","lease":{"tempId":"p","port":9001,"endpoint":{"host":"127.0.0.1","port":50001},"host":"127.0.0.1","trackId":"track-p","boundAt":1700000000000,"lastSeen":1700000005000},"at":42}\n' +
@@ -167,14 +170,17 @@ describe('openJournal', () => {
     const log = collectingLogger();
     const { journal } = open(dir, { logger: log.logger });
     journal.put(lease('a', 9001));
+    journal.flush();
     // A disk that fails, reached the only way a test can without root: the journal's file descriptor goes bad.
     closeSync((journal as unknown as { fd: number }).fd);
     journal.put(lease('b', 9002));
+    journal.flush();
     expect(log.at('warn')).toEqual([]);
     expect(log.lines.filter((line) => line.level === pino.levels.values.error).map((line) => line.msg)).toEqual([
       expect.stringContaining(`cannot write lease journal ${join(dir, 'leases.jsonl')}`),
     ]);
     journal.put(lease('c', 9003));
+    journal.flush();
     expect(log.at('info').map((line) => line.msg)).toEqual([expect.stringContaining('is written again')]);
     journal.close();
     expect([...open(dir).restored.leases.keys()]).toEqual(['a', 'b', 'c']);
@@ -429,12 +435,14 @@ describe('compaction', () => {
     journal.put(lease('b', 9002));
     journal.put(lease('a', 9003));
     journal.put(lease('a', 9004));
+    journal.flush();
     expect(fileLines(dir)).toHaveLength(5);
     journal.put(lease('b', 9005));
     await journal.whenIdle();
     expect(fileLines(dir)).toEqual([HEADER.trim(), expect.stringContaining('"port":9004'), expect.stringContaining('"port":9005')]);
     expect(journal.compactions.count).toBe(1);
     journal.drop('a', 9004, 'released');
+    journal.flush();
     expect(fileLines(dir)).toHaveLength(4);
     expect(readdirSync(dir).sort()).toEqual(['leases.jsonl', 'oscport.lock']);
     journal.close();
@@ -460,6 +468,7 @@ describe('compaction', () => {
     const dir = await tempDir();
     const { journal } = open(dir);
     for (const port of [9001, 9002, 9003]) journal.put(lease('a', port));
+    journal.flush();
     expect(fileLines(dir)).toHaveLength(4);
     journal.close();
     expect(fileLines(dir)).toHaveLength(2);
@@ -476,6 +485,7 @@ describe('compaction', () => {
     expect(journal.compactions.count).toBe(1);
     expect(readdirSync(dir).sort()).toEqual(['leases.jsonl', 'oscport.lock']);
     journal.put(lease('after', 9951));
+    journal.flush();
     const lines = fileLines(dir);
     expect(lines).toHaveLength(1 + 600 + 2 + 1);
     journal.close();

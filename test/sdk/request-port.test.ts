@@ -25,7 +25,7 @@ describe('SDK client: requestPort', () => {
     const c = await testCoordinator(RANGE);
     const l = await lease({ tempId: 'sdk-a', coordinator: { host: '127.0.0.1', port: c.port } });
     expect(l.socket.address().port).toBe(l.port);
-    await expect.poll(() => c.assignments.lease('sdk-a')).toMatchObject({ state: 'bound', port: l.port });
+    await expect.poll(() => c.leases.lease('sdk-a')).toMatchObject({ state: 'bound', port: l.port });
     await expect(Peer.bind(l.port, { reuseAddr: true })).rejects.toMatchObject({ code: 'EADDRINUSE' });
   });
 
@@ -47,7 +47,7 @@ describe('SDK client: requestPort', () => {
   });
 
   it('reports a port it cannot bind as failed and takes the next offer', async () => {
-    const c = await testCoordinator([RANGE[0] + 60, RANGE[0] + 61], { portIsFree: async () => true });
+    const c = await testCoordinator([RANGE[0] + 60, RANGE[0] + 61], { portCheck: async () => new Set<number>() });
     const squatter = dgram.createSocket('udp4');
     await new Promise<void>((resolve) => squatter.bind(RANGE[0] + 60, '127.0.0.1', resolve));
     sockets.push(squatter);
@@ -80,7 +80,7 @@ describe('SDK client: requestPort', () => {
     const c = await testCoordinator(RANGE);
     const l = await requestPort({ tempId: 'sdk-g', coordinator: { host: '127.0.0.1', port: c.port } });
     await l.release();
-    await expect.poll(() => c.assignments.lease('sdk-g')).toBeUndefined();
+    await expect.poll(() => c.leases.lease('sdk-g')).toBeUndefined();
     expect(c.stats().pool.free).toBe(c.stats().pool.size);
   });
 });

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { COORDINATOR_SETTINGS, DEFAULT_SETTINGS, readmeTable, validateSettings, withReadmeTable } from '../../src/settings/index.js';
+import { COORDINATOR_SETTINGS, DEFAULT_SETTINGS, readmeTable, validateSettings } from '../../src/settings/index.js';
+import { withSection } from '../../src/docs/readme.js';
 
 describe("the coordinator's settings", () => {
   it('default as they always have', () => {
@@ -42,9 +43,9 @@ describe("the coordinator's settings", () => {
     );
   });
 
-  it('are the table in README.md (`npm run settings:readme` rewrites it)', () => {
+  it('are the table in README.md (`npm run readme` rewrites it)', () => {
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    const expected = withReadmeTable(readme, readmeTable(COORDINATOR_SETTINGS));
-    expect(readme, 'README.md is out of date with src/settings: run `npm run settings:readme`').toBe(expected);
+    const expected = withSection(readme, 'settings', readmeTable(COORDINATOR_SETTINGS));
+    expect(readme, 'README.md is out of date with src/settings: run `npm run readme`').toBe(expected);
   });
 });

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fdatasyncSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, fsyncSync, mkdirSync, openSync, renameSync } from 'node:fs';
 import { open as openFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -19,8 +19,11 @@ import {
   type LeaseRecord,
 } from './format.js';
 import type { Logger } from '../../log.js';
+import { attempt, fsCall, fsError, JournalError, moveAside, readIfExists, rmQuietly, syncPath, syncPathAsync, writeAll } from './files.js';
+import { acquireLock } from './lock.js';
 
 export { formatRecord, parseJournal, type JournalRecord, type JournalState, type LeaseRecord } from './format.js';
+export { JournalError } from './files.js';
 
 export interface Journal {
   readonly path: string;
@@ -35,6 +38,8 @@ export interface Journal {
   compact(state: JournalState): void;
   /** Resolves once no background compaction is under way. */
   whenIdle(): Promise<void>;
+  /** Writes the records of this turn now, rather than at its end. */
+  flush(): void;
   /** Background compactions done, and the longest the event loop was held by one of their steps. */
   readonly compactions: { readonly count: number; readonly longestBlockMs: number };
   /** Flushes (fdatasync), closes, and removes the lock. Idempotent. */
@@ -42,18 +47,8 @@ export interface Journal {
 }
 
 
-export class JournalError extends Error {
-  constructor(
-    readonly path: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'JournalError';
-  }
-}
 
 const FILE_NAME = 'leases.jsonl';
-const LOCK_NAME = 'oscport.lock';
 const MAX_LISTED_PROBLEMS = 20;
 
 export function openJournal(
@@ -109,6 +104,8 @@ class FileJournal implements Journal {
   /** Lines in the file now, header included: more than the state needs means superseded records. */
   private fileLines = 0;
   private compaction: Promise<void> | undefined;
+  /** Records applied this turn, written at its end. */
+  private readonly unwritten: string[] = [];
   /** Bumped by every synchronous rewrite: a background compaction started before it is stale and gives up. */
   private rewrites = 0;
   /** While a compaction runs: the records appended since its snapshot, written into the new file before it replaces the old. */
@@ -155,6 +152,7 @@ class FileJournal implements Journal {
 
   close(): void {
     if (this.closed) return;
+    this.flush();
     try {
       // A clean stop leaves the file as small as the state: no superseded records for the next start to skip.
       if (this.fd !== null && this.fileLines > this.neededLines()) this.rewrite();
@@ -178,6 +176,8 @@ class FileJournal implements Journal {
   /** Synchronous: at open, on demand, after a failed write, and on close, never on the hot path. */
   private rewrite(): void {
     this.rewrites++;
+    // The state holds every record not yet written.
+    this.unwritten.length = 0;
     this.releaseFd(false);
     trimToBound(this.state, this.settings.maxRemembered);
     const temporary = `${this.path}.tmp`;
@@ -206,17 +206,28 @@ class FileJournal implements Journal {
     applyRecord(this.state, record);
     const line = formatRecord(record);
     this.tail?.push(line);
+    this.unwritten.push(line);
+    // One write per turn of the event loop, however many leases changed in it (a burst binds hundreds).
+    if (this.unwritten.length === 1) setImmediate(() => this.flush());
+    if (++this.appended >= this.settings.compactEvery) this.compactInBackground();
+  }
+
+  flush(): void {
+    if (this.unwritten.length === 0 || this.closed) return;
     const { logger } = this.settings;
+    const text = this.unwritten.join('');
+    const lines = this.unwritten.length;
+    this.unwritten.length = 0;
     try {
       if (this.fd === null) this.rewrite();
-      // Straight to the kernel with no user-space buffer: a SIGKILL after put() returns loses nothing.
+      // Straight to the kernel with no user-space buffer: a SIGKILL after the turn that wrote them loses nothing.
       else {
-        writeAll(this.fd, line);
-        this.fileLines++;
+        writeAll(this.fd, text);
+        this.fileLines += lines;
       }
     } catch (error) {
       // A failing disk must not take the coordinator down with it: leases live on in memory, and as a partial line
-      // may be on disk, the next append rewrites the whole file from them rather than extend it.
+      // may be on disk, the next write rewrites the whole file from them rather than extend it.
       this.releaseFd(false);
       if (!this.failing) logger.error({ path: this.path, err: error }, `cannot write lease journal ${this.path}: will rewrite it on the next change`);
       this.failing = true;
@@ -224,7 +235,6 @@ class FileJournal implements Journal {
     }
     if (this.failing) logger.info({ path: this.path }, `lease journal ${this.path} is written again`);
     this.failing = false;
-    if (++this.appended >= this.settings.compactEvery) this.compactInBackground();
     this.scheduleSync();
   }
 
@@ -274,6 +284,8 @@ class FileJournal implements Journal {
         return;
       }
       started = performance.now();
+      // This turn's records go to the old file as usual; the tail carries them into the new one.
+      this.flush();
       const tail = this.tail.join('');
       writeAll(handle.fd, tail);
       renameSync(temporary, this.path);
@@ -334,115 +346,4 @@ class FileJournal implements Journal {
   private assertOpen(): void {
     if (this.closed) throw new JournalError(this.path, `lease journal ${this.path} is closed`);
   }
-}
-
-function acquireLock(dir: string, logger: Logger): string {
-  const lockPath = join(dir, LOCK_NAME);
-  for (let tries = 0; tries < 3; tries++) {
-    try {
-      writeFileSync(lockPath, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
-      return lockPath;
-    } catch (error) {
-      if (errorCode(error) !== 'EEXIST') throw fsError(error, lockPath, 'create the lock file');
-    }
-    const text = (readIfExists(lockPath)?.toString('utf8') ?? '').trim();
-    const pid = /^[1-9]\d{0,9}$/.test(text) ? Number(text) : null;
-    if (pid !== null && isAlive(pid)) {
-      throw new JournalError(dir, `data directory ${dir} is in use by PID ${pid} (lock file ${lockPath}; remove it if that process is not oscport)`);
-    }
-    logger.info({ lockPath, pid }, `taking over lock file ${lockPath}: ${pid === null ? 'it names no PID' : `PID ${pid} is not running`}`);
-    rmQuietly(lockPath);
-  }
-  throw new JournalError(dir, `could not take lock file ${lockPath}: another process keeps creating it`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    // EPERM: the process exists but belongs to another user.
-    return errorCode(error) === 'EPERM';
-  }
-  return !isZombie(pid);
-}
-
-/** A killed coordinator not yet reaped by its parent still answers kill(pid, 0), but is gone. */
-function isZombie(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
-  } catch {
-    return false;
-  }
-}
-
-function moveAside(path: string, now: number): string {
-  const stamp = new Date(now).toISOString().replace(/[-:]/g, '').slice(0, 15); // UTC YYYYMMDDTHHMMSS
-  let target = `${path}.corrupt-${stamp}`;
-  for (let n = 1; existsSync(target); n++) target = `${path}.corrupt-${stamp}-${n}`;
-  fsCall(path, 'move aside', () => renameSync(path, target));
-  return target;
-}
-
-function readIfExists(path: string): Buffer | null {
-  try {
-    return readFileSync(path);
-  } catch (error) {
-    if (errorCode(error) === 'ENOENT') return null;
-    throw fsError(error, path, 'read');
-  }
-}
-
-async function syncPathAsync(path: string): Promise<void> {
-  const handle = await openFile(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-function syncPath(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function writeAll(fd: number, text: string): void {
-  const bytes = Buffer.from(text, 'utf8');
-  for (let offset = 0; offset < bytes.length; ) offset += writeSync(fd, bytes, offset);
-}
-
-function rmQuietly(path: string): void {
-  // Already gone, or not ours to remove: either way nothing is left to do.
-  attempt(() => unlinkSync(path));
-}
-
-/** `run`'s result, or undefined when it throws. */
-function attempt<T>(run: () => T): T | undefined {
-  try {
-    return run();
-  } catch {
-    return undefined;
-  }
-}
-
-function fsCall<T>(path: string, action: string, run: () => T): T {
-  try {
-    return run();
-  } catch (error) {
-    throw fsError(error, path, action);
-  }
-}
-
-const errorCode = (error: unknown): string | undefined => (error as NodeJS.ErrnoException | undefined)?.code;
-
-function fsError(error: unknown, path: string, action: string): JournalError {
-  if (error instanceof JournalError) return error;
-  const code = errorCode(error);
-  if (code === 'EACCES' || code === 'EPERM') return new JournalError(path, `permission denied: cannot ${action} ${path} (check its owner and mode)`);
-  return new JournalError(path, `cannot ${action} ${path}: ${error instanceof Error ? error.message : String(error)}`);
 }

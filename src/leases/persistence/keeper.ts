@@ -1,4 +1,4 @@
-import type { Instance } from '../lease.js';
+import type { Lease } from '../lease.js';
 import type { JournalState, LeaseRecord } from './journal.js';
 
 /** Where bound leases are kept across restarts (the journal), if anywhere. */
@@ -11,67 +11,59 @@ export interface LeaseStore {
 const REMEMBERED_PORTS = 4096;
 
 /**
- * What outlives an instance [PROTOCOL §8]: its bound lease in the store, so a
- * restart gets it back, and its last port, so a returning tempID gets that
- * port again if nobody holds it.
+ * What outlives a lease [PROTOCOL §8]: its record in the store while it is bound (with when it
+ * last showed life), so a restart gets it back; and its last port, so a returning tempID gets
+ * that port again if nobody holds it.
  */
 export class LeaseKeeper {
   /** Oldest first: the least recent is forgotten first. */
   private readonly lastPorts = new Map<string, number>();
-  private closed = false;
+  /** The port each lease is written down with in the store. */
+  private readonly kept = new Map<string, number>();
 
   constructor(
     private readonly store: LeaseStore | undefined,
     private readonly wallNow: () => number,
-    /** Where an instance stands once its transition settled; undefined when it has ended. */
-    private readonly standing: (instance: Instance) => { state: string; port: number } | undefined,
   ) {}
 
   lastPort(tempId: string): number | undefined {
     return this.lastPorts.get(tempId);
   }
 
-  remember(tempId: string, port: number): void {
-    this.lastPorts.delete(tempId);
-    this.lastPorts.set(tempId, port);
-    if (this.lastPorts.size > REMEMBERED_PORTS) this.lastPorts.delete(this.lastPorts.keys().next().value!);
-  }
-
-  /** The remembered ports of a previous run, least recent first. */
+  /** The remembered ports of a previous run, least recent first; its bound leases count as written down. */
   restore(state: JournalState): number[] {
     const remembered = [...state.lastPorts].sort(([, a], [, b]) => a.at - b.at);
     for (const [tempId, { port }] of remembered) this.remember(tempId, port);
+    for (const lease of state.leases.values()) this.kept.set(lease.tempId, lease.port);
     return remembered.map(([, { port }]) => port);
   }
 
-  /** The instance is bound on `port`: write it down. */
-  keep(instance: Instance, port: number): void {
-    instance.persistedPort = port;
+  /** The lease is bound on `lease.port`, showed life, or learnt its trackID: written down (again). */
+  keep(lease: Lease): void {
+    this.remember(lease.tempId, lease.port);
+    this.kept.set(lease.tempId, lease.port);
     this.store?.put({
-      tempId: instance.tempId,
-      port,
-      endpoint: instance.endpoint ? { host: instance.endpoint.host, port: instance.endpoint.port } : null,
-      host: instance.host,
-      trackId: instance.trackId,
-      boundAt: instance.boundSince ?? this.wallNow(),
+      tempId: lease.tempId,
+      port: lease.port,
+      endpoint: lease.endpoint ? { host: lease.endpoint.host, port: lease.endpoint.port } : null,
+      host: lease.host,
+      trackId: lease.trackId,
+      boundAt: lease.boundSince ?? this.wallNow(),
       lastSeen: this.wallNow(),
     });
   }
 
-  /** Once the transition settles, the store learns how the lease ended (moved, expired, stolen...), once. */
-  dropWhenSettled(instance: Instance): void {
-    queueMicrotask(() => {
-      const port = instance.persistedPort;
-      // After close, leases stay in the store: they are restored on the next start.
-      if (port === undefined || this.closed) return;
-      const standing = this.standing(instance);
-      if (standing?.state === 'bound' && standing.port === port) return;
-      instance.persistedPort = undefined;
-      this.store?.drop(instance.tempId, port, instance.endedAs ?? standing?.state ?? 'ended');
-    });
+  /** The lease is no longer bound where it was written down (released, expired, stolen, moved...). */
+  unbound(tempId: string, reason: string): void {
+    const port = this.kept.get(tempId);
+    if (port === undefined) return;
+    this.kept.delete(tempId);
+    this.store?.drop(tempId, port, reason);
   }
 
-  close(): void {
-    this.closed = true;
+  private remember(tempId: string, port: number): void {
+    this.lastPorts.delete(tempId);
+    this.lastPorts.set(tempId, port);
+    if (this.lastPorts.size > REMEMBERED_PORTS) this.lastPorts.delete(this.lastPorts.keys().next().value!);
   }
 }

@@ -1,0 +1,65 @@
+import type { Clock } from './clock.js';
+import type { Source } from './leases/lease.js';
+import { createNonce } from './nonce.js';
+
+export interface ProbeAnswer {
+  nonce: string;
+  /** Who answered: the instance receiving on the probed port. */
+  tempId: string;
+  rms: number;
+}
+
+export interface SentProbe {
+  host: string;
+  port: number;
+  /** Clock time it was sent. */
+  sentAt: number;
+}
+
+/** Whoever asked for a probe: a lease verifying its port, the CLI's `oscport probe`, a calibration gather. */
+export interface ProbeAsker {
+  /** Its nonces still accepted; `cancel` empties it. */
+  readonly nonces: string[];
+  answered(answer: ProbeAnswer, probe: SentProbe, source: Source): void;
+}
+
+/**
+ * One book of probe nonces for every asker. A probe is `/aiplayer/query_rms ,s NONCE`; its answer
+ * comes from the plugin's send-only socket, so it is matched by nonce alone, and each nonce is
+ * single-use. [PROTOCOL §5]
+ */
+export class ProbeBook {
+  private readonly pending = new Map<string, SentProbe & { asker: ProbeAsker }>();
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly nextNonce: () => string = createNonce,
+  ) {}
+
+  /** Records a probe of host:port for `asker` and returns the nonce to send. */
+  ask(asker: ProbeAsker, host: string, port: number): string {
+    const nonce = this.nextNonce();
+    this.pending.set(nonce, { asker, host, port, sentAt: this.clock.now() });
+    asker.nonces.push(nonce);
+    return nonce;
+  }
+
+  /** Hands the answer to whoever asked; false when it answers no probe of ours (ChattyChannels' own queries). */
+  answer(answer: ProbeAnswer, source: Source): boolean {
+    const probe = this.pending.get(answer.nonce);
+    if (!probe) return false;
+    this.pending.delete(answer.nonce);
+    probe.asker.answered(answer, probe, source);
+    return true;
+  }
+
+  /** The asker's nonces are no longer accepted. */
+  cancel(asker: ProbeAsker): void {
+    for (const nonce of asker.nonces) this.pending.delete(nonce);
+    asker.nonces.length = 0;
+  }
+
+  get size(): number {
+    return this.pending.size;
+  }
+}
