@@ -41,6 +41,14 @@ export function createCounters() {
     pluginTraffic: 0,
     /** Admin queries refused because they did not come from loopback. */
     adminRefused: 0,
+    /** Datagrams sent to controllers: plugin traffic forwarded (one per controller) and lease events. */
+    forwarded: 0,
+    /** Messages delivered to plugins by /coordinator/send (one per target). */
+    sentToPlugins: 0,
+    /** /coordinator/send and subscriptions refused with /coordinator/error. */
+    routingErrors: 0,
+    /** Calibration gathers answered. */
+    gathers: 0,
   };
 }
 

@@ -11,6 +11,8 @@ import { createPortCheck, type PortCheck } from './net/port-check.js';
 import { bindExclusive, closeSocket, growReceiveBuffer, type SendBytes } from './net/udp.js';
 import { createNonce } from './nonce.js';
 import { createRateLimitedLog } from './rate-limited-log.js';
+import { Controllers } from './routing/controllers.js';
+import { announceLeases } from './routing/lease-events.js';
 import { DEFAULT_SETTINGS, validateSettings, type CoordinatorSettings } from './settings/index.js';
 
 export interface CoordinatorOptions extends Partial<CoordinatorSettings> {
@@ -29,6 +31,8 @@ export interface CoordinatorStats {
   receiveBuffer: { asked: number; granted: number };
   /** Background compactions of the lease journal, and the longest any of their steps held the event loop. */
   journal: { compactions: number; longestCompactionBlockMs: number } | null;
+  /** The controllers registered now, `host:port`. [PROTOCOL §11] */
+  controllers: string[];
 }
 
 export interface Coordinator {
@@ -69,9 +73,14 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
     leases: leases.countByState(),
     counters: { ...counters },
     receiveBuffer,
+    controllers: controllers.list().map((controller) => controller.key),
     journal: opened ? { compactions: opened.journal.compactions.count, longestCompactionBlockMs: Math.round(opened.journal.compactions.longestBlockMs * 100) / 100 } : null,
   });
-  const hub: Hub = { leases, probes: core.probes, counters, log, send, clock, settings, status: stats };
+  // Routing [PROTOCOL §11-§14]: controllers hear plugin traffic and lease events, and reach plugins through leases.
+  const controllers = new Controllers({ clock, send, counters, allow: settings.controllersAllow, max: settings.maxControllers, ttlMs: settings.controllerTtlMs });
+  announceLeases(leases, controllers);
+
+  const hub: Hub = { leases, probes: core.probes, controllers, counters, log, send, clock, settings, status: stats };
   socket.on('message', (datagram, from) => receiveDatagram(hub, datagram, from));
   socket.on('error', (err) => log('socket_error', 'error', { err }, 'socket error'));
 
@@ -89,6 +98,7 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
       if (closed) return;
       closed = true;
       leases.close();
+      controllers.close();
       log.close();
       await closeSocket(socket);
       opened?.journal.close();

@@ -25,7 +25,7 @@ export interface CoordinatorAddress {
   port: number;
 }
 
-export interface AdminClientOptions {
+export interface CoordinatorClientOptions {
   /** Wait for a reply before re-sending (default 1000 ms). */
   timeoutMs?: number;
   /** The same for probes, which answer only once the probe is over (default 15 s). */
@@ -71,7 +71,7 @@ interface Pending {
 }
 
 /** Talks to a running coordinator's admin interface: one request, one reply, matched by requestId. */
-export class AdminClient {
+export class CoordinatorClient {
   private readonly pending = new Map<string, Pending>();
   private readonly timeoutMs: number;
   private readonly probeTimeoutMs: number;
@@ -81,7 +81,7 @@ export class AdminClient {
   private constructor(
     readonly coordinator: CoordinatorAddress,
     private readonly socket: dgram.Socket,
-    options: AdminClientOptions,
+    options: CoordinatorClientOptions,
   ) {
     this.timeoutMs = options.timeoutMs ?? 1000;
     this.probeTimeoutMs = options.probeTimeoutMs ?? 15_000;
@@ -91,10 +91,10 @@ export class AdminClient {
     socket.on('error', () => {});
   }
 
-  static async open(coordinator: CoordinatorAddress, options: AdminClientOptions = {}): Promise<AdminClient> {
+  static async open(coordinator: CoordinatorAddress, options: CoordinatorClientOptions = {}): Promise<CoordinatorClient> {
     const loopback = coordinator.host === 'localhost' || /^127\./.test(coordinator.host);
     const socket = await bindExclusive(loopback ? '127.0.0.1' : '0.0.0.0', 0);
-    return new AdminClient(coordinator, socket, options);
+    return new CoordinatorClient(coordinator, socket, options);
   }
 
   /**

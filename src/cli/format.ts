@@ -21,13 +21,7 @@ export function formatRtt(ms: number | null): string {
   return `${shown} ms`;
 }
 
-interface Column {
-  title: string;
-  right?: boolean;
-  cell: (lease: LeaseJson) => string;
-}
-
-const LEASE_COLUMNS: readonly Column[] = [
+const LEASE_COLUMNS: ReadonlyArray<TableColumn<LeaseJson>> = [
   { title: 'TEMPID', cell: (l) => printable(l.tempId) },
   { title: 'PORT', right: true, cell: (l) => (l.port === null ? '-' : String(l.port)) },
   { title: 'STATE', cell: (l) => l.state },
@@ -39,13 +33,23 @@ const LEASE_COLUMNS: readonly Column[] = [
 
 /** One header line and one line per lease, columns two spaces apart, numbers right-aligned. */
 export function formatLeaseTable(leases: readonly LeaseJson[]): string {
-  if (leases.length === 0) return 'no leases';
-  const rows = [LEASE_COLUMNS.map((c) => c.title), ...leases.map((lease) => LEASE_COLUMNS.map((c) => c.cell(lease)))];
-  const widths = LEASE_COLUMNS.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-  return rows
-    .map((row) =>
-      row
-        .map((text, i) => (LEASE_COLUMNS[i]!.right ? text.padStart(widths[i]!) : text.padEnd(widths[i]!)))
+  return leases.length === 0 ? 'no leases' : formatTable(LEASE_COLUMNS, leases);
+}
+
+export interface TableColumn<Row> {
+  title: string;
+  right?: boolean;
+  cell: (row: Row) => string;
+}
+
+/** One header line and one line per row, columns two spaces apart; `right` columns right-aligned. */
+export function formatTable<Row>(columns: ReadonlyArray<TableColumn<Row>>, rows: readonly Row[]): string {
+  const lines = [columns.map((c) => c.title), ...rows.map((row) => columns.map((c) => c.cell(row)))];
+  const widths = columns.map((_, i) => Math.max(...lines.map((line) => line[i]!.length)));
+  return lines
+    .map((line) =>
+      line
+        .map((text, i) => (columns[i]!.right ? text.padStart(widths[i]!) : text.padEnd(widths[i]!)))
         .join('  ')
         .trimEnd(),
     )
@@ -82,6 +86,6 @@ export function formatPortLease(lease: LeaseJson): string {
 }
 
 /** Names come from plugins and processes: keep control characters from reaching the terminal. */
-function printable(text: string): string {
+export function printable(text: string): string {
   return text.replace(/\p{C}/gu, '?');
 }

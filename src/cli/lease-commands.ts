@@ -1,68 +1,38 @@
-import type { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Option, type Command } from 'commander';
 import { flag } from './flags.js';
-import { DEFAULT_SETTINGS, parseHostPort, parsePort } from '../settings/index.js';
+import { parsePort } from '../settings/index.js';
 import { findUdpPortHolders } from '../net/port-holder.js';
 import {
-  AdminClient,
+  CoordinatorClient,
   AdminError,
   AdminReplyError,
   AdminUnavailableError,
   LEASE_STATES,
-  type CoordinatorAddress,
   type LeaseJson,
   type LeaseState,
 } from './coordinator-client.js';
+import { coordinatorCommand, EXIT_FAILURE, fail, isAdminFailure, write, type AdminIo, type CommonFlags } from './common.js';
+
+export type { AdminIo } from './common.js';
 import { formatHolders, formatLeaseTable, formatPortLease, formatRtt, formatStatus } from './format.js';
 
-export interface AdminIo {
-  stdout: Writable;
-  stderr: Writable;
-  /** Wait for each reply before re-sending (default 1000 ms; probes 15 s). */
-  timeoutMs?: number;
-  probeTimeoutMs?: number;
-  /** Time between --watch refreshes (default 1000 ms). */
-  watchIntervalMs?: number;
-  /** Ends --watch when aborted; by default SIGINT does. */
-  interrupt?: AbortSignal;
-}
-
-const EXIT_FAILURE = 1;
 const CLEAR_SCREEN = '\x1b[H\x1b[2J';
-const DEFAULT_COORDINATOR: CoordinatorAddress = { host: '127.0.0.1', port: DEFAULT_SETTINGS.port };
 
 const portArgument = flag(parsePort);
-
-interface CommonFlags {
-  coordinator: CoordinatorAddress;
-  json?: boolean;
-}
 
 /**
  * Adds the commands that query a running coordinator (leases, status, release, probe)
  * and `who`. Add them after `program.exitOverride()` so usage errors surface as CommanderErrors.
  */
 export function registerAdminCommands(program: Command, io: AdminIo = { stdout: process.stdout, stderr: process.stderr }): void {
-  const command = (nameAndArgs: string, description: string) => {
-    const { host, port } = DEFAULT_COORDINATOR;
-    const sub = program
-      .command(nameAndArgs)
-      .description(description)
-      .addOption(
-        new Option('-c, --coordinator <host:port>', 'the running coordinator')
-          .argParser(flag(parseHostPort))
-          .default(DEFAULT_COORDINATOR, `${host}:${port}`),
-      );
-    // Help and usage errors go where the commands' own output goes.
-    return sub.configureOutput({ writeOut: (text) => io.stdout.write(text), writeErr: (text) => io.stderr.write(text) });
-  };
+  const command = (nameAndArgs: string, description: string) => coordinatorCommand(program, io, nameAndArgs, description);
   const clientOptions = {
     ...(io.timeoutMs === undefined ? {} : { timeoutMs: io.timeoutMs }),
     ...(io.probeTimeoutMs === undefined ? {} : { probeTimeoutMs: io.probeTimeoutMs }),
   };
-  const withClient = async (flags: CommonFlags, use: (client: AdminClient) => Promise<void>) => {
-    const client = await AdminClient.open(flags.coordinator, clientOptions);
+  const withClient = async (flags: CommonFlags, use: (client: CoordinatorClient) => Promise<void>) => {
+    const client = await CoordinatorClient.open(flags.coordinator, clientOptions);
     try {
       await use(client);
     } catch (err) {
@@ -139,7 +109,7 @@ export function registerAdminCommands(program: Command, io: AdminIo = { stdout: 
 type PortLeaseAnswer = { kind: 'lease'; lease: LeaseJson } | { kind: 'none' | 'unavailable'; message: string };
 
 /** For `who`, a coordinator that is missing or says no is an answer, not a failure: the local lookup stands. */
-async function leaseOnPort(client: AdminClient, port: number): Promise<PortLeaseAnswer> {
+async function leaseOnPort(client: CoordinatorClient, port: number): Promise<PortLeaseAnswer> {
   try {
     return { kind: 'lease', lease: await client.lease(String(port)) };
   } catch (err) {
@@ -155,7 +125,7 @@ async function leaseOnPort(client: AdminClient, port: number): Promise<PortLease
  */
 async function watch(
   io: AdminIo,
-  client: AdminClient,
+  client: CoordinatorClient,
   flags: { json?: boolean; state?: LeaseState },
   render: (leases: LeaseJson[]) => string,
 ): Promise<void> {
@@ -190,17 +160,4 @@ async function watch(
     process.off('SIGINT', onSigint);
     io.interrupt?.removeEventListener('abort', onSigint);
   }
-}
-
-function isAdminFailure(err: unknown): err is AdminError | AdminUnavailableError | AdminReplyError {
-  return err instanceof AdminError || err instanceof AdminUnavailableError || err instanceof AdminReplyError;
-}
-
-function fail(io: AdminIo, message: string): void {
-  write(io.stderr, `oscport: ${message}`);
-  process.exitCode = EXIT_FAILURE;
-}
-
-function write(stream: Writable, text: string): void {
-  stream.write(`${text}\n`);
 }

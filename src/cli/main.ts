@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { registerAdminCommands } from './lease-commands.js';
+import { registerRoutingCommands } from './routing-commands.js';
 import { flag, flagOf } from './flags.js';
 import { ConfigFileError, readConfigFile } from '../settings/config-file.js';
 import { startCoordinator, type Coordinator } from '../main.js';
@@ -61,6 +62,7 @@ export function buildProgram(): Command {
   });
 
   registerAdminCommands(program);
+  registerRoutingCommands(program);
 
   program
     .command('simulate')

@@ -7,12 +7,14 @@ import type { SendBytes } from '../net/udp.js';
 import type { DecodedMessage } from '../osc/codec.js';
 import type { ProbeBook } from '../probes.js';
 import type { RateLimitedLog } from '../rate-limited-log.js';
+import type { Controllers } from '../routing/controllers.js';
 import type { CoordinatorSettings } from '../settings/index.js';
 
 /** What a handler may touch. */
 export interface Hub {
   leases: Leases;
   probes: ProbeBook;
+  controllers: Controllers;
   counters: Counters;
   /** Every line a datagram can cause goes through it. */
   log: RateLimitedLog;

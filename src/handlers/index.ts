@@ -13,8 +13,14 @@ import { handlePluginTraffic } from './plugin-traffic.js';
 import { handlePortConfirmed } from './port-confirmed.js';
 import { handleRelease } from './release.js';
 import { handleRequestPort } from './request-port.js';
+import { handleQueryRms } from './query-rms.js';
 import { handleRmsResponse } from './rms-response.js';
+import { forwardToControllers, refuseController } from './routing.js';
+import { handleSend } from './send.js';
+import { handleSubscribe } from './subscribe.js';
+import { handleUnsubscribe } from './unsubscribe.js';
 import { handleUuidConfirmed } from './uuid-confirmed.js';
+import { ROUTING_ADDRESS } from '../routing/messages.js';
 
 export type { Hub } from './hub.js';
 
@@ -34,13 +40,28 @@ const handlers = new Map<string, Handler>([
   [ADMIN_ADDRESS.lease, handleAdminLease],
   [ADMIN_ADDRESS.release, handleAdminRelease],
   [ADMIN_ADDRESS.probe, handleAdminProbe],
+  [ROUTING_ADDRESS.subscribe, handleSubscribe], // [PROTOCOL §11]
+  [ROUTING_ADDRESS.unsubscribe, handleUnsubscribe],
+  [ROUTING_ADDRESS.send, handleSend], // [PROTOCOL §13]
+  [ROUTING_ADDRESS.queryRms, handleQueryRms], // [PROTOCOL §14]
 ]);
 
-/** The only router: one handler per address; anything else is counted and ignored. */
+const COORDINATOR_PREFIX = '/coordinator/';
+
+/**
+ * The only router: one handler per address. Any other address is a plugin's the coordinator does
+ * not know, forwarded to the controllers as it came [PROTOCOL §12]; an unknown `/coordinator/`
+ * address is a controller's mistake, told back to it.
+ */
 export function dispatch(hub: Hub, message: DecodedMessage, datagram: Uint8Array, source: Source): void {
   const handler = handlers.get(message.address);
-  if (handler) handler(hub, message, datagram, source);
-  else hub.counters.unknownAddress++;
+  if (handler) {
+    handler(hub, message, datagram, source);
+    return;
+  }
+  hub.counters.unknownAddress++;
+  if (!message.address.startsWith(COORDINATOR_PREFIX)) forwardToControllers(hub, message, datagram);
+  else if (hub.controllers.allowed(source.address)) refuseController(hub, source, 'unknown_address', `no such address: ${message.address}`, message.address);
 }
 
 /** A datagram off the coordinator's socket: each message in it to its handler; garbage counted and dropped. */

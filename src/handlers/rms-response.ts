@@ -1,15 +1,16 @@
 import { parseRmsResponse } from '../osc/wire.js';
 import { rejectInvalid, type Handler } from './hub.js';
+import { forwardToControllers } from './routing.js';
 
 /**
- * [PROTOCOL §5] `,ssf nonce tempID rms`. An answer to one of the coordinator's probes goes to
- * whoever asked (a lease, the CLI) and no further; any other rms_response is plugin traffic.
+ * [PROTOCOL §5, §12] `,ssf nonce tempID rms`. An answer to one of the coordinator's probes goes to
+ * whoever asked (a lease, the CLI, a gather) and no further; any other rms_response answers
+ * ChattyChannels' own query_rms: plugin traffic, forwarded to the controllers as it came.
  */
-export const handleRmsResponse: Handler = (hub, message, _datagram, source) => {
+export const handleRmsResponse: Handler = (hub, message, datagram, source) => {
   const parsed = parseRmsResponse(message.args);
-  if (!parsed.ok) {
-    rejectInvalid(hub, message.address, source, parsed.detail);
-    return;
-  }
-  if (!hub.probes.answer(parsed.value, source)) hub.counters.unmatchedAnswers++;
+  if (parsed.ok && hub.probes.answer(parsed.value, source)) return;
+  if (parsed.ok) hub.counters.unmatchedAnswers++;
+  else rejectInvalid(hub, message.address, source, parsed.detail);
+  forwardToControllers(hub, message, datagram);
 };

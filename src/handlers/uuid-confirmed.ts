@@ -1,8 +1,13 @@
 import { TEMP_ID_MAX_LENGTH, TRACK_ID_MAX_LENGTH, validateIdentityArg } from '../osc/wire.js';
 import { rejectInvalid, type Handler } from './hub.js';
+import { forwardToControllers } from './routing.js';
 
-/** [PROTOCOL §9] `/aiplayer/uuid_assignment_confirmed ,sss tempID trackID "confirmed"`: the plugin took ChattyChannels' trackID. */
-export const handleUuidConfirmed: Handler = (hub, message, _datagram, source) => {
+/**
+ * [PROTOCOL §9, §12] `/aiplayer/uuid_assignment_confirmed ,sss tempID trackID "confirmed"`: the plugin
+ * took ChattyChannels' trackID; the coordinator learns it, and the controllers hear it as it came.
+ */
+export const handleUuidConfirmed: Handler = (hub, message, datagram, source) => {
+  forwardToControllers(hub, message, datagram);
   const [tempId, trackId] = message.args;
   const problem =
     message.args.length === 3

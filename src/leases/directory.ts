@@ -14,6 +14,8 @@ export interface LeaseEvents {
   released: [{ tempId: string }];
   expired: [{ tempId: string }];
   stolen: [{ tempId: string }];
+  /** The lease learnt its trackID. */
+  track: [Lease];
 }
 
 /**
@@ -23,7 +25,10 @@ export interface LeaseEvents {
 export interface LeaseDirectory {
   /** The bound lease of a tempID or of a trackID it has learnt. */
   resolve(id: string): Lease | undefined;
+  /** The lease of a tempID or trackID, bound or not. */
+  find(id: string): Lease | undefined;
   bound(): IterableIterator<Lease>;
   on(event: 'change', listener: LeaseChangeListener): unknown;
   off(event: 'change', listener: LeaseChangeListener): unknown;
+  on(event: 'track', listener: (lease: Lease) => void): unknown;
 }

@@ -185,6 +185,7 @@ export class Leases extends EventEmitter<LeaseEvents> implements LeaseDirectory 
     lease.trackId = trackId;
     this.tracks.set(trackId, tempId);
     if (lease.state === 'bound') this.options.keeper.keep(lease);
+    this.emit('track', lease);
   }
 
   /** Takes back the leases of a previous run [PROTOCOL §8]: each port held for its lease, which is probed before it is trusted. */
@@ -224,8 +225,12 @@ export class Leases extends EventEmitter<LeaseEvents> implements LeaseDirectory 
   }
 
   resolve(id: string): Lease | undefined {
-    const lease = this.table.get(id) ?? this.table.get(this.tracks.get(id) ?? '');
+    const lease = this.find(id);
     return lease?.state === 'bound' ? lease : undefined;
+  }
+
+  find(id: string): Lease | undefined {
+    return this.table.get(id) ?? this.table.get(this.tracks.get(id) ?? '');
   }
 
   *bound(): IterableIterator<Lease> {

@@ -183,6 +183,23 @@ function checkStructure(data: Uint8Array, start: number, end: number, limits: De
   return undefined;
 }
 
+/**
+ * Where argument `index` of a decoded message begins in `data` (the message's own bytes from there
+ * on can be sent on as they are, without re-encoding). The message was checked when it was decoded.
+ */
+export function argumentOffset(data: Uint8Array, message: DecodedMessage, index: number): number {
+  const tagsStart = readStringEnd(data, message.start, message.end);
+  let offset = readStringEnd(data, tagsStart, message.end);
+  for (let t = 0; t < index; t++) {
+    const tag = String.fromCharCode(data[tagsStart + 1 + t]!);
+    const fixed = FIXED_SIZE[tag];
+    if (fixed !== undefined) offset += fixed;
+    else if (tag === 'b') offset = readBlobEnd(data, offset, message.end);
+    else offset = readStringEnd(data, offset, message.end);
+  }
+  return offset;
+}
+
 /** Offset just past the NUL-terminated, 4-byte padded string at `offset`, or -1 when it has no NUL. */
 function readStringEnd(data: Uint8Array, offset: number, end: number): number {
   const nul = data.indexOf(0, offset);

@@ -14,7 +14,7 @@ function prefix(address: string, tags: string): Buffer {
 }
 
 /** A NUL-terminated UTF-8 string, padded to a multiple of 4 bytes. */
-function oscString(value: string): Buffer {
+export function oscString(value: string): Buffer {
   const bytes = Buffer.from(value, 'utf8');
   return Buffer.concat([bytes, PAD.subarray(0, 4 - (bytes.length % 4))]);
 }

@@ -3,7 +3,7 @@ import type { LeaseSettings } from '../../machines/lease.js';
 import { defaultDataDir } from '../leases/persistence/data-dir.js';
 import { checkSettings, fixedDefaults } from './resolve.js';
 import { settingsFor, type SettingsTable } from './table.js';
-import { list, oneOf, path, port, portRange, SettingsError, text, wholeNumber } from './values.js';
+import { cidr, list, oneOf, path, port, portRange, SettingsError, text, wholeNumber } from './values.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -30,6 +30,12 @@ export interface CoordinatorSettings extends LeaseSettings {
   reverifyIntervalMs: number;
   /** Where leases persist; null keeps them in memory only. */
   dataDir: string | null;
+  /** Beyond loopback, the address ranges controllers may register and send from. [PROTOCOL §11] */
+  controllersAllow: string[];
+  /** Controllers registered at once. */
+  maxControllers: number;
+  /** A controller that does not renew within this long is dropped. */
+  controllerTtlMs: number;
 }
 
 /** The assignment wait doubles up to this; not a setting of `start`. */
@@ -118,6 +124,21 @@ export const COORDINATOR_SETTINGS: SettingsTable<CoordinatorSettings> = [
     description: 'longest time between probes of a bound lease, however chatty',
   }),
   setting({ key: 'livenessProbes', type: count(1), default: 3, fills: 'livenessProbes', description: 'unanswered probes before a lease expires' }),
+  setting({
+    key: 'controllersAllow',
+    type: list(cidr),
+    default: [],
+    fills: 'controllersAllow',
+    description: 'address ranges, beyond loopback, that may register as controllers and send to plugins (`""` for none)',
+  }),
+  setting({ key: 'maxControllers', type: count(1), default: 16, fills: 'maxControllers', description: 'controllers registered at once' }),
+  setting({
+    key: 'controllerTtl',
+    type: ms(1000),
+    default: 30_000,
+    fills: 'controllerTtlMs',
+    description: 'a controller that does not renew its subscription within this long is dropped',
+  }),
 ];
 
 export const DEFAULT_SETTINGS: Readonly<CoordinatorSettings> = Object.freeze({

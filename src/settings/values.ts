@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { parseCidr } from '../net/cidr.js';
 import { closestName } from './config-file.js';
 
 /** A bad setting, named by where it was given: a flag, a variable, a config key or a CoordinatorSettings field. */
@@ -119,6 +120,13 @@ function stringType(argument: string, parseText: (text: string) => string): Text
 export function text(argument: string): TextType<string> {
   return stringType(argument, (value) => value);
 }
+
+/** An IPv4 address or range (a.b.c.d/n), checked when it is read. */
+export const cidr: TextType<string> = stringType('CIDR', (value) => {
+  const parsed = parseCidr(value);
+  if (typeof parsed === 'string') throw new InvalidValue(parsed);
+  return parsed.text;
+});
 
 /** A directory or file, made absolute against the working directory. */
 export function path(argument: string): TextType<string> {

@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { Command, CommanderError } from 'commander';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { registerAdminCommands, type AdminIo } from '../../src/cli/lease-commands.js';
-import { AdminClient, type LeaseJson } from '../../src/cli/coordinator-client.js';
+import { CoordinatorClient, type LeaseJson } from '../../src/cli/coordinator-client.js';
 import { decodeDatagram, encodeMessage } from '../../src/osc/codec.js';
 import { freeUdpPort } from '../helpers/ports.js';
 
@@ -445,10 +445,10 @@ describe('talking to the coordinator', () => {
     expect(run).toMatchObject({ stderr: 'oscport: malformed reply to /coordinator/status: "uptimeMs" is not a duration\n', exitCode: 1 });
   });
 
-  it('AdminClient.request resolves with the reply and rejects ok:false with the coordinator\'s text', async () => {
+  it('CoordinatorClient.request resolves with the reply and rejects ok:false with the coordinator\'s text', async () => {
     const fake = await FakeCoordinator.start(HANDLERS);
     const [host, port] = fake.address.split(':');
-    const client = await AdminClient.open({ host: host!, port: Number(port) }, { timeoutMs: 100 });
+    const client = await CoordinatorClient.open({ host: host!, port: Number(port) }, { timeoutMs: 100 });
     try {
       await expect(client.request('status')).resolves.toEqual({ ok: true, status: STATUS });
       await expect(client.request('lease', { type: 's', value: 'nope' })).rejects.toMatchObject({ name: 'AdminError', message: 'no lease for nope' });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AdminClient } from '../../src/cli/coordinator-client.js';
+import { CoordinatorClient } from '../../src/cli/coordinator-client.js';
 import { requestPort, type PortLease } from '../../src/sdk/request-port.js';
 import { CLI } from '../helpers/cli.js';
 import { RANGES } from '../helpers/coordinator.js';
@@ -68,7 +68,7 @@ describe('a coordinator killed mid-load', () => {
     const alive = everyone.filter((l) => !deadIds.includes(l.tempId));
     expect(alive).toHaveLength(170);
 
-    const admin = await AdminClient.open(coordinator);
+    const admin = await CoordinatorClient.open(coordinator);
     try {
       // The dead expire after their re-verification probes go unanswered.
       await expect

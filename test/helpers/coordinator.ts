@@ -27,6 +27,8 @@ export const RANGES = {
   flood: [23000, 23099],
   churn: [23100, 23299],
   crashloop: [23300, 23399],
+  routing: [23400, 23499],
+  routingCli: [23500, 23599],
 } as const satisfies Record<string, readonly [number, number]>;
 
 const open: Coordinator[] = [];

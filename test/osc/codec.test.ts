@@ -104,6 +104,19 @@ function encodeWithNodeOsc(message: OscMessage): Buffer {
 describe('golden datagrams (protocol/fixtures)', () => {
   it('are all there and well formed', () => {
     expect(fixtures.map((f) => f.name)).toEqual([
+      'coordinator_error',
+      'coordinator_lease',
+      'coordinator_query_rms',
+      'coordinator_rms',
+      'coordinator_rms_missing',
+      'coordinator_send',
+      'coordinator_subscribe-i',
+      'coordinator_subscribe',
+      'coordinator_subscribed',
+      'coordinator_track',
+      'coordinator_unsubscribe-i',
+      'coordinator_unsubscribe',
+      'coordinator_unsubscribed',
       'port_assignment-assigned',
       'port_assignment-error',
       'port_confirmed-bound',

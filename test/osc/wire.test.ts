@@ -321,19 +321,21 @@ describe('builders', () => {
 
 describe('protocol/messages.json and protocol/fixtures', () => {
   const fixtures = loadFixtures();
-  const specs = Object.entries(contract.messages);
+  const specs: Array<[string, { address: string; forms: string[] }]> = [...Object.entries(contract.messages), ...Object.entries(contract.routing.messages)];
+  // A form like "ss..." or "sii(ssif)*" stands for many: its golden datagram shows one of them.
+  const matches = (form: string, tags: string) => new RegExp(`^${form.replace('...', '[ifsb]*')}$`).test(tags);
 
   it.each(specs)('%s has a golden datagram for every form', (_name, spec) => {
     const forms = fixtures.filter((fx) => fx.address === spec.address).map((fx) => fx.typeTags);
     expect(forms.length).toBeGreaterThan(0);
-    for (const form of spec.forms) expect(forms, `${spec.address} ,${form}`).toContain(form);
+    for (const form of spec.forms) expect(forms.some((tags) => matches(form, tags)), `${spec.address} ,${form}`).toBe(true);
   });
 
   it('every golden datagram is a message and form of the contract', () => {
     for (const fx of fixtures) {
       const spec = specs.find(([, m]) => m.address === fx.address)?.[1];
       expect(spec, `${fx.name}: ${fx.address}`).toBeDefined();
-      expect(spec!.forms, fx.name).toContain(fx.typeTags);
+      expect(spec!.forms.some((form) => matches(form, fx.typeTags)), fx.name).toBe(true);
     }
   });
 

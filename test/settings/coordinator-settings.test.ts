@@ -26,6 +26,9 @@ describe("the coordinator's settings", () => {
       reverifyIntervalMs: 60_000,
       livenessProbes: 3,
       dataDir: null,
+      controllersAllow: [],
+      maxControllers: 16,
+      controllerTtlMs: 30_000,
     });
     expect(Object.isFrozen(DEFAULT_SETTINGS)).toBe(true);
   });

@@ -1,0 +1,131 @@
+import type dgram from 'node:dgram';
+import { EventEmitter } from 'node:events';
+import { bindExclusive, closeSocket } from '../net/udp.js';
+import { decodeDatagram, encodeMessage, type DecodedMessage, type OscArg } from '../osc/codec.js';
+import { ROUTING_ADDRESS, type RmsAnswer, type Silent } from '../routing/messages.js';
+import { createNonce } from '../nonce.js';
+import type { CoordinatorAddress } from './coordinator-client.js';
+
+export interface ControllerEvents {
+  /** A plugin's message, forwarded by the coordinator as it came. */
+  traffic: [DecodedMessage];
+  lease: [{ tempId: string; port: number; state: string }];
+  track: [{ tempId: string; trackId: string }];
+  /** A `/coordinator/error` about something this controller sent. */
+  refused: [{ code: string; detail: string; requestAddress: string }];
+}
+
+/** A controller of the coordinator (PROTOCOL §11-§14), as the CLI's send, tail and calibrate-rms use it. */
+export class ControllerClient extends EventEmitter<ControllerEvents> {
+  private subscribed: ((renewWithinMs: number) => void) | undefined;
+  private renewTimer: NodeJS.Timeout | undefined;
+  private readonly gathers = new Map<string, (message: DecodedMessage) => void>();
+
+  private constructor(
+    readonly coordinator: CoordinatorAddress,
+    private readonly socket: dgram.Socket,
+  ) {
+    super();
+    socket.on('message', (data) => this.receive(data));
+    socket.on('error', () => {});
+  }
+
+  static async open(coordinator: CoordinatorAddress): Promise<ControllerClient> {
+    const loopback = coordinator.host === 'localhost' || /^127\./.test(coordinator.host);
+    return new ControllerClient(coordinator, await bindExclusive(loopback ? '127.0.0.1' : '0.0.0.0', 0));
+  }
+
+  /** Registers, and renews well within the interval the coordinator gives, until `close`. */
+  subscribe(timeoutMs = 2000): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no answer to ${ROUTING_ADDRESS.subscribe} within ${timeoutMs} ms`)), timeoutMs);
+      this.subscribed = (renewWithinMs) => {
+        clearTimeout(timer);
+        this.subscribed = undefined;
+        this.renewTimer = setInterval(() => this.send(ROUTING_ADDRESS.subscribe), Math.max(500, renewWithinMs / 3));
+        resolve(renewWithinMs);
+      };
+      this.send(ROUTING_ADDRESS.subscribe);
+    });
+  }
+
+  /** `/coordinator/send target address args...` [PROTOCOL §13] */
+  sendTo(target: string, address: string, args: readonly OscArg[]): void {
+    this.send(ROUTING_ADDRESS.send, { type: 's', value: target }, { type: 's', value: address }, ...args);
+  }
+
+  /** One calibration gather [PROTOCOL §14]: every part of the answer, once all have come. */
+  gather(timeoutMs: number): Promise<{ answers: RmsAnswer[]; silent: Silent[] }> {
+    const queryId = createNonce();
+    return new Promise((resolve, reject) => {
+      const answers: RmsAnswer[] = [];
+      const silent: Silent[] = [];
+      const seen = new Set<number>();
+      const timer = setTimeout(() => {
+        this.gathers.delete(queryId);
+        reject(new Error(`the gather did not come back within ${timeoutMs + 2000} ms`));
+      }, timeoutMs + 2000);
+      this.gathers.set(queryId, (message) => {
+        const [, part, parts, ...rest] = message.args.map((arg) => arg.value);
+        seen.add(part as number);
+        const width = message.address === ROUTING_ADDRESS.rms ? 4 : 3;
+        for (let n = 0; n + width <= rest.length; n += width) {
+          const [tempId, trackId, port, rms] = rest.slice(n, n + width) as [string, string, number, number];
+          const entry = { tempId, trackId: trackId === '' ? null : trackId, port };
+          if (width === 4) answers.push({ ...entry, rms });
+          else silent.push(entry);
+        }
+        if (seen.size < (parts as number)) return;
+        clearTimeout(timer);
+        this.gathers.delete(queryId);
+        resolve({ answers, silent });
+      });
+      this.send(ROUTING_ADDRESS.queryRms, { type: 's', value: queryId }, { type: 'i', value: timeoutMs });
+    });
+  }
+
+  /** Unsubscribes (when subscribed) and closes the socket. */
+  async close(): Promise<void> {
+    if (this.renewTimer !== undefined) {
+      clearInterval(this.renewTimer);
+      await new Promise<void>((resolve) => this.send(ROUTING_ADDRESS.unsubscribe, resolve));
+    }
+    await closeSocket(this.socket);
+  }
+
+  private send(address: string, ...args: Array<OscArg | (() => void)>): void {
+    const done = typeof args.at(-1) === 'function' ? (args.pop() as () => void) : undefined;
+    const bytes = encodeMessage({ address, args: args as OscArg[] });
+    this.socket.send(bytes, this.coordinator.port, this.coordinator.host, () => done?.());
+  }
+
+  private receive(data: Buffer): void {
+    const decoded = decodeDatagram(data);
+    if (!decoded.ok) return;
+    for (const message of decoded.messages) {
+      const values = message.args.map((arg) => arg.value);
+      switch (message.address) {
+        case ROUTING_ADDRESS.subscribed:
+          this.subscribed?.(values[0] as number);
+          break;
+        case ROUTING_ADDRESS.lease:
+          this.emit('lease', { tempId: values[0] as string, port: values[1] as number, state: values[2] as string });
+          break;
+        case ROUTING_ADDRESS.track:
+          this.emit('track', { tempId: values[0] as string, trackId: values[1] as string });
+          break;
+        case ROUTING_ADDRESS.error:
+          this.emit('refused', { code: values[0] as string, detail: values[1] as string, requestAddress: values[2] as string });
+          break;
+        case ROUTING_ADDRESS.rms:
+        case ROUTING_ADDRESS.rmsMissing:
+          this.gathers.get(values[0] as string)?.(message);
+          break;
+        case ROUTING_ADDRESS.unsubscribed:
+          break;
+        default:
+          this.emit('traffic', message);
+      }
+    }
+  }
+}

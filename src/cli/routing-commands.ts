@@ -1,0 +1,175 @@
+import { Option, type Command } from 'commander';
+import type { RmsAnswer, Silent } from '../routing/messages.js';
+import type { DecodedMessage, OscArg } from '../osc/codec.js';
+import { coordinatorCommand, fail, isAdminFailure, write, type AdminIo, type CommonFlags } from './common.js';
+import { ControllerClient } from './controller-client.js';
+import { CoordinatorClient } from './coordinator-client.js';
+import { formatTable, printable } from './format.js';
+import { wholeNumber } from '../settings/index.js';
+import { flagOf } from './flags.js';
+
+/** How long `send` waits for the coordinator to refuse what it sent: it says nothing when all is well. [PROTOCOL §13] */
+const REFUSAL_WAIT_MS = 300;
+
+/**
+ * The commands a controller of the coordinator has (PROTOCOL §11-§14): `send` to plugins, `tail`
+ * their traffic, `calibrate-rms` in one gather.
+ */
+export function registerRoutingCommands(program: Command, io: AdminIo = { stdout: process.stdout, stderr: process.stderr }): void {
+  const command = (nameAndArgs: string, description: string) => coordinatorCommand(program, io, nameAndArgs, description);
+
+  command('send', 'send an OSC message to plugins through the coordinator, as liblo\'s oscsend takes it')
+    .argument('<target>', 'a tempID, a trackID, or * for every bound plugin')
+    .argument('<address>', 'the OSC address, e.g. /aiplayer/start_tone')
+    .argument('[types]', 'one letter per value: i (int32), f (float32), s (string), b (blob, in hex); JUCE reads no others')
+    .argument('[values...]', 'the values, one per type letter')
+    .action(async (target: string, address: string, types: string | undefined, values: string[], flags: CommonFlags, cmd: Command) => {
+      const args = parseValues(cmd, address, types ?? '', values);
+      await asController(io, flags, async (client) => {
+        const refused = new Promise<string | undefined>((resolve) => {
+          client.once('refused', ({ code, detail }) => resolve(`${code}: ${detail}`));
+          setTimeout(() => resolve(undefined), REFUSAL_WAIT_MS);
+        });
+        client.sendTo(target, address, args);
+        const refusal = await refused;
+        if (refusal) fail(io, refusal);
+        else write(io.stdout, `sent ${address}${types ? ` ,${types}` : ''} to ${target}`);
+      });
+    });
+
+  command('tail', 'print plugin traffic as the coordinator forwards it, until Ctrl-C')
+    .option('--address <glob>', 'only addresses matching this pattern (* and ? as wildcards), e.g. "/aiplayer/tone_*"')
+    .option('--json', 'one JSON object per line')
+    .action(async (flags: CommonFlags & { address?: string }) =>
+      asController(io, flags, async (client, coordinator) => {
+        const names = new Names((await coordinator.leases()).map(({ tempId, trackId }) => ({ tempId, trackId })));
+        client.on('lease', ({ tempId, state }) => (['released', 'expired', 'stolen', 'lapsed', 'failed'].includes(state) ? names.forget(tempId) : names.add(tempId, null)));
+        client.on('track', ({ tempId, trackId }) => names.add(tempId, trackId));
+        const wanted = flags.address === undefined ? undefined : globToRegExp(flags.address);
+        client.on('traffic', (message) => {
+          if (wanted && !wanted.test(message.address)) return;
+          const from = names.of(message.args[0]?.type === 's' ? (message.args[0].value as string) : undefined);
+          write(io.stdout, flags.json ? JSON.stringify({ at: new Date().toISOString(), ...from, ...asJson(message) }) : formatTraffic(from, message));
+        });
+        await client.subscribe();
+        await interrupted(io);
+      }),
+    );
+
+  command('calibrate-rms', 'one calibration gather: every bound plugin RMS at once, and who did not answer')
+    .addOption(new Option('--timeout <ms>', 'how long to wait for the slowest plugin (at most 10000)').argParser(flagOf(wholeNumber({ min: 1, max: 10_000, argument: 'MS' }))).default(500))
+    .option('--json', 'print {"answers": [...], "silent": [...]}')
+    .action(async (flags: CommonFlags & { timeout: number }) =>
+      asController(io, flags, async (client) => {
+        const { answers, silent } = await client.gather(flags.timeout);
+        if (flags.json) write(io.stdout, JSON.stringify({ answers, silent }));
+        else write(io.stdout, formatGather(answers, silent));
+        if (silent.length > 0) process.exitCode = 1;
+      }),
+    );
+}
+
+/** Checks a coordinator answers (a fast status query), then hands over a controller client; closes both. */
+async function asController(io: AdminIo, flags: CommonFlags, use: (client: ControllerClient, coordinator: CoordinatorClient) => Promise<void>) {
+  const coordinator = await CoordinatorClient.open(flags.coordinator, io.timeoutMs === undefined ? {} : { timeoutMs: io.timeoutMs });
+  const client = await ControllerClient.open(flags.coordinator);
+  try {
+    await coordinator.status();
+    await use(client, coordinator);
+  } catch (err) {
+    if (!isAdminFailure(err) && !(err instanceof Error && err.message.includes('within'))) throw err;
+    fail(io, err.message);
+  } finally {
+    await Promise.all([client.close(), coordinator.close()]);
+  }
+}
+
+function interrupted(io: AdminIo): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      process.off('SIGINT', done);
+      io.interrupt?.removeEventListener('abort', done);
+      resolve();
+    };
+    process.once('SIGINT', done);
+    io.interrupt?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** `oscsend`-style values: one per letter of `types`, each read as its type says; a usage error (exit 2) otherwise. */
+function parseValues(cmd: Command, address: string, types: string, values: readonly string[]): OscArg[] {
+  if (!address.startsWith('/')) cmd.error(`error: "${address}" is not an OSC address (it starts with /)`, { exitCode: 2 });
+  if (types.length !== values.length) cmd.error(`error: ${types.length} type(s) "${types}" but ${values.length} value(s)`, { exitCode: 2 });
+  return [...types].map((type, n) => {
+    const text = values[n]!;
+    const bad = (what: string) => cmd.error(`error: value ${n + 1} "${text}" is not ${what}`, { exitCode: 2 });
+    switch (type) {
+      case 'i':
+        return /^-?\d+$/.test(text) && Math.abs(Number(text)) <= 2 ** 31 ? { type: 'i', value: Number(text) } : bad('an int32');
+      case 'f':
+        return text.trim() !== '' && Number.isFinite(Number(text)) ? { type: 'f', value: Number(text) } : bad('a number');
+      case 's':
+        return { type: 's', value: text };
+      case 'b':
+        return /^([0-9a-fA-F]{2})*$/.test(text) ? { type: 'b', value: Buffer.from(text, 'hex') } : bad('hex bytes');
+      default:
+        return cmd.error(`error: type "${type}" cannot reach a JUCE plugin: only i, f, s and b`, { exitCode: 2 });
+    }
+  });
+}
+
+/** tempID and trackID of whoever a message's first argument names, as far as the lease table says. */
+class Names {
+  private readonly tracks = new Map<string, string | null>();
+
+  constructor(leases: ReadonlyArray<{ tempId: string; trackId: string | null }>) {
+    for (const { tempId, trackId } of leases) this.add(tempId, trackId);
+  }
+
+  add(tempId: string, trackId: string | null): void {
+    this.tracks.set(tempId, trackId ?? this.tracks.get(tempId) ?? null);
+  }
+
+  forget(tempId: string): void {
+    this.tracks.delete(tempId);
+  }
+
+  of(id: string | undefined): { tempId: string | null; trackId: string | null } {
+    if (id === undefined) return { tempId: null, trackId: null };
+    if (this.tracks.has(id)) return { tempId: id, trackId: this.tracks.get(id) ?? null };
+    for (const [tempId, trackId] of this.tracks) if (trackId === id) return { tempId, trackId };
+    return { tempId: null, trackId: null };
+  }
+}
+
+function globToRegExp(glob: string): RegExp {
+  const pattern = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${pattern}$`);
+}
+
+function asJson(message: DecodedMessage) {
+  return { address: message.address, args: message.args.map(({ type, value }) => ({ type, value: value instanceof Uint8Array ? Buffer.from(value).toString('hex') : value })) };
+}
+
+/** `12:00:01.234  tele-1 (TR1)  /aiplayer/telemetry ,sfffff tele-1 0.5 ...`, the values as oscdump shows them. */
+function formatTraffic(from: { tempId: string | null; trackId: string | null }, message: DecodedMessage): string {
+  const time = new Date().toTimeString().slice(0, 8) + `.${String(Date.now() % 1000).padStart(3, '0')}`;
+  const who = from.tempId === null ? '-' : `${printable(from.tempId)}${from.trackId ? ` (${printable(from.trackId)})` : ''}`;
+  const args = message.args.map(({ type, value }) => (type === 's' ? printable(String(value)) : value instanceof Uint8Array ? `<${value.length} bytes>` : String(value)));
+  return `${time}  ${who}  ${message.address} ,${message.args.map((a) => a.type).join('')} ${args.join(' ')}`.trimEnd();
+}
+
+function formatGather(answers: readonly RmsAnswer[], silent: readonly Silent[]): string {
+  const table = formatTable<RmsAnswer>(
+    [
+      { title: 'TEMPID', cell: (a) => printable(a.tempId) },
+      { title: 'TRACK', cell: (a) => (a.trackId === null ? '-' : printable(a.trackId)) },
+      { title: 'PORT', right: true, cell: (a) => String(a.port) },
+      { title: 'RMS', right: true, cell: (a) => a.rms.toFixed(4) },
+    ],
+    answers,
+  );
+  const lines = [answers.length === 0 ? 'no answers' : table];
+  if (silent.length > 0) lines.push(`no answer from: ${silent.map((p) => `${printable(p.tempId)} (port ${p.port})`).join(', ')}`);
+  return lines.join('\n');
+}

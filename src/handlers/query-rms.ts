@@ -1,0 +1,17 @@
+import { REQUEST_ID_MAX_LENGTH, typeTags, validateIdentityArg } from '../osc/wire.js';
+import { gatherRms } from '../routing/gather.js';
+import { ROUTING_ADDRESS } from '../routing/messages.js';
+import type { Handler } from './hub.js';
+import { refuseController } from './routing.js';
+
+/** [PROTOCOL §14] `/coordinator/query_rms ,si queryID timeoutMs`: one calibration gather across every bound plugin. */
+export const handleQueryRms: Handler = (hub, message, _datagram, source) => {
+  const refuse = (code: Parameters<typeof refuseController>[2], detail: string) => refuseController(hub, source, code, detail, ROUTING_ADDRESS.queryRms);
+  if (!hub.controllers.allowed(source.address)) return refuse('forbidden', `${source.address} is neither loopback nor in --controllers-allow`);
+  if (typeTags(message.args) !== 'si') return refuse('bad_arguments', `${ROUTING_ADDRESS.queryRms} expects ,si queryID timeoutMs`);
+  const problem = validateIdentityArg(message.args[0], 'queryID', REQUEST_ID_MAX_LENGTH);
+  if (problem !== undefined) return refuse('bad_arguments', problem);
+  const timeoutMs = message.args[1]!.value as number;
+  if (timeoutMs < 1) return refuse('bad_arguments', `timeoutMs ${timeoutMs} is not 1 or more`);
+  gatherRms(hub, message.args[0]!.value as string, timeoutMs, source);
+};

@@ -1,0 +1,41 @@
+import { argumentOffset } from '../osc/codec.js';
+import { oscString } from '../osc/templates.js';
+import { typeTags } from '../osc/wire.js';
+import { ROUTING_ADDRESS } from '../routing/messages.js';
+import type { Handler } from './hub.js';
+import { refuseController } from './routing.js';
+
+/** JUCE's OSC stack reads these and no others (REFERENCE §1): anything else would be dropped by the plugin. */
+const JUCE_TYPES = 'ifsb';
+const TRACK_ASSIGNMENT = '/aiplayer/track_uuid_assignment';
+
+/**
+ * [PROTOCOL §13] `/coordinator/send ,ss... target address args...`: `address args...` to the
+ * target's verified port (a tempID, a trackID, or `*` for every bound plugin). The arguments go
+ * on as the bytes that came in, so their types and values are exactly what the controller sent.
+ */
+export const handleSend: Handler = (hub, message, datagram, source) => {
+  const refuse = (code: Parameters<typeof refuseController>[2], detail: string) => refuseController(hub, source, code, detail, ROUTING_ADDRESS.send);
+  if (!hub.controllers.allowed(source.address)) return refuse('forbidden', `${source.address} is neither loopback nor in --controllers-allow`);
+  const [target, address] = message.args;
+  if (target?.type !== 's' || address?.type !== 's' || !(address.value as string).startsWith('/')) {
+    return refuse('bad_arguments', `${ROUTING_ADDRESS.send} expects ,ss... target address arguments...`);
+  }
+  const tags = typeTags(message.args).slice(2);
+  const foreign = [...tags].find((tag) => !JUCE_TYPES.includes(tag));
+  if (foreign !== undefined) return refuse('bad_arguments', `type "${foreign}" cannot reach a JUCE plugin: only i, f, s and b`);
+  const id = target.value as string;
+  const targets = id === '*' ? [...hub.leases.bound()] : [hub.leases.resolve(id)].filter((lease) => lease !== undefined);
+  if (targets.length === 0 && id !== '*') {
+    return hub.leases.find(id) ? refuse('not_bound', `${id} has no verified port yet`) : refuse('unknown_target', `no plugin is known as ${id}`);
+  }
+  const bytes = Buffer.concat([
+    oscString(address.value as string),
+    oscString(`,${tags}`),
+    datagram.subarray(argumentOffset(datagram, message, 2), message.end),
+  ]);
+  for (const lease of targets) hub.send(bytes, lease.host, lease.port);
+  hub.counters.sentToPlugins += targets.length;
+  // ChattyChannels names a track this way: the coordinator learns it too. [PROTOCOL §13]
+  if (address.value === TRACK_ASSIGNMENT && tags === 'ss') hub.leases.setTrack(message.args[2]!.value as string, message.args[3]!.value as string);
+};

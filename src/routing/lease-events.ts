@@ -1,0 +1,22 @@
+import { shownState, type Lease } from '../leases/lease.js';
+import type { LeaseDirectory } from '../leases/directory.js';
+import type { Controllers } from './controllers.js';
+import { leaseEvent, trackEvent } from './messages.js';
+
+const ENDED = new Set(['failed', 'lapsed', 'expired', 'stolen', 'released']);
+
+/**
+ * [PROTOCOL §12] Every change of a lease, told to every controller as `/coordinator/lease ,sis
+ * tempID port state` (the port it holds, or held last when it ended), and every trackID learnt as
+ * `/coordinator/track ,ss tempID trackID`. Nothing is encoded while no controller listens.
+ */
+export function announceLeases(leases: LeaseDirectory, controllers: Controllers): void {
+  leases.on('change', (lease: Lease, _wasState: string, wasPort: number) => {
+    if (controllers.size === 0) return;
+    const state = ENDED.has(lease.state) ? lease.state : shownState(lease);
+    controllers.forward(leaseEvent(lease.tempId, lease.port >= 0 ? lease.port : wasPort, state));
+  });
+  leases.on('track', (lease: Lease) => {
+    if (controllers.size > 0 && lease.trackId !== null) controllers.forward(trackEvent(lease.tempId, lease.trackId));
+  });
+}
