@@ -11,15 +11,21 @@ import { createPortCheck, type PortCheck } from './net/port-check.js';
 import { bindExclusive, closeSocket, growReceiveBuffer, type SendBytes } from './net/udp.js';
 import { createNonce } from './nonce.js';
 import { createRateLimitedLog } from './rate-limited-log.js';
+import { AtlasService, controller as controllerConsumer } from './atlas/service.js';
+import type { AtlasBridgeOptions, AtlasBridgeStatus } from './atlas/bridge.js';
 import { Controllers } from './routing/controllers.js';
 import { announceLeases } from './routing/lease-events.js';
-import { DEFAULT_SETTINGS, validateSettings, type CoordinatorSettings } from './settings/index.js';
+import { DEFAULT_SETTINGS, validateSettings, type AtlasSettings, type CoordinatorSettings } from './settings/index.js';
 
-export interface CoordinatorOptions extends Partial<CoordinatorSettings> {
+export interface CoordinatorOptions extends Partial<Omit<CoordinatorSettings, 'atlas'>> {
+  /** Any Atlas settings given here; the rest keep their defaults. */
+  atlas?: Partial<AtlasSettings>;
   logger?: Logger;
   clock?: Clock;
   portCheck?: PortCheck;
   createNonce?: () => string;
+  /** Atlas bridge timings for tests (reconnect, keep-alive). */
+  bridge?: Partial<AtlasBridgeOptions>;
 }
 
 export interface CoordinatorStats {
@@ -33,6 +39,8 @@ export interface CoordinatorStats {
   journal: { compactions: number; longestCompactionBlockMs: number } | null;
   /** The controllers registered now, `host:port`. [PROTOCOL §11] */
   controllers: string[];
+  /** The Atlas bridge's processors, subscriptions and rates; null before the first processor. [PROTOCOL §15] */
+  atlas: AtlasBridgeStatus | null;
 }
 
 export interface Coordinator {
@@ -46,8 +54,9 @@ export interface Coordinator {
 
 /** The composition root: builds the whole coordinator from its settings, every machine's effects provided here. */
 export async function startCoordinator(options: CoordinatorOptions = {}): Promise<Coordinator> {
-  const { logger = silentLogger, clock = realClock, portCheck = createPortCheck(), createNonce: nonce = createNonce, ...given } = options;
-  const settings = validateSettings({ ...DEFAULT_SETTINGS, ...withoutUndefined(given) });
+  const { logger = silentLogger, clock = realClock, portCheck = createPortCheck(), createNonce: nonce = createNonce, bridge, ...given } = options;
+  // Atlas is the one nested section: a partial one given in code keeps the defaults of the rest.
+  const settings = validateSettings({ ...DEFAULT_SETTINGS, ...withoutUndefined(given), atlas: { ...DEFAULT_SETTINGS.atlas, ...given.atlas } });
   // The port first: a second `oscport start` must be told who holds the port, not the data directory.
   const socket = await bindExclusive(settings.host, settings.port);
   const opened = await orClose(socket, () => (settings.dataDir === null ? undefined : openJournal(settings.dataDir, { logger })));
@@ -74,17 +83,24 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
     counters: { ...counters },
     receiveBuffer,
     controllers: controllers.list().map((controller) => controller.key),
+    atlas: atlas.status(),
     journal: opened ? { compactions: opened.journal.compactions.count, longestCompactionBlockMs: Math.round(opened.journal.compactions.longestBlockMs * 100) / 100 } : null,
   });
   // Routing [PROTOCOL §11-§14]: controllers hear plugin traffic and lease events, and reach plugins through leases.
-  const controllers = new Controllers({ clock, send, counters, allow: settings.controllersAllow, max: settings.maxControllers, ttlMs: settings.controllerTtlMs });
+  const controllers = new Controllers({
+    ...{ clock, send, counters, allow: settings.controllersAllow, max: settings.maxControllers, ttlMs: settings.controllerTtlMs },
+    onLeave: (key) => void atlas.dropConsumer(controllerConsumer(key)),
+  });
   announceLeases(leases, controllers);
+  // The Atlas meter bridge [PROTOCOL §15]: its meter socket is bound when the first processor arrives.
+  const atlas = new AtlasService({ settings: settings.atlas, leases, controllers, send, clock, logger, ...(bridge ? { bridge } : {}) });
 
-  const hub: Hub = { leases, probes: core.probes, controllers, counters, log, send, clock, settings, status: stats };
+  const hub: Hub = { leases, probes: core.probes, controllers, atlas, counters, log, send, clock, settings, status: stats };
   socket.on('message', (datagram, from) => receiveDatagram(hub, datagram, from));
   socket.on('error', (err) => log('socket_error', 'error', { err }, 'socket error'));
 
   if (opened) leases.restore(opened.restored);
+  await atlas.start();
   logger.info({ host: settings.host, port, pool: `${settings.poolLow}-${settings.poolHigh}`, ports: pool.size, dataDir: settings.dataDir, restored: opened?.restored.leases.size ?? 0 }, 'coordinator listening');
   logger[receiveBuffer.granted < receiveBuffer.asked ? 'warn' : 'info'](receiveBuffer, 'receive buffer');
 
@@ -99,6 +115,7 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
       closed = true;
       leases.close();
       controllers.close();
+      await atlas.close();
       log.close();
       await closeSocket(socket);
       opened?.journal.close();

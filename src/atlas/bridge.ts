@@ -28,8 +28,8 @@ export interface AtlasBridgeOptions {
   /** Wait between attempts to bind a meter port someone else holds (default 10 s). */
   meterRebindMs?: number;
   logger?: Logger;
-  /** A meter value for a subscribed param: dB for meters (fmt val). Called on the receive path: keep it quick. */
-  onMeter(processorId: string, param: string, value: number): void;
+  /** A meter value for a subscribed param (dB for fmt val), with who wants it. Called on the receive path: keep it quick. */
+  onMeter(processorId: string, param: string, value: number, consumers: ReadonlySet<string>): void;
   clock?: Clock;
   /** Draws in [0, 1) for reconnect jitter. */
   random?: () => number;
@@ -134,7 +134,7 @@ export async function createAtlasBridge(options: AtlasBridgeOptions): Promise<At
     subscription.rate.tick(clock.now());
     counters.updates++;
     try {
-      onMeter(processorId, param, value);
+      onMeter(processorId, param, value, subscription.consumers);
     } catch (err) {
       // A consumer's bug must not take the receive path down with it.
       warn('onMeter', { err, processor: processorId, param }, 'atlas: onMeter threw');

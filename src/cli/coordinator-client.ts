@@ -3,6 +3,7 @@ import { decodeDatagram, encodeMessage, type OscArg } from '../osc/codec.js';
 import { LEASE_STATES, type LeaseState } from '../leases/lease.js';
 import { parseLeaseJson, type LeaseJson } from '../leases/lease-json.js';
 import { createNonce } from '../nonce.js';
+import type { AtlasBridgeStatus } from '../atlas/bridge.js';
 import { bindExclusive, closeSocket } from '../net/udp.js';
 
 export { LEASE_STATES, type LeaseState } from '../leases/lease.js';
@@ -14,6 +15,10 @@ export interface CoordinatorStatus {
   leases: Record<LeaseState, number>;
   counters: Record<string, number>;
   dataDir: string | null;
+  /** Registered controllers, `host:port`. */
+  controllers: string[];
+  /** The Atlas bridge as the coordinator reports it; null before its first processor. */
+  atlas: AtlasBridgeStatus | null;
 }
 
 export type ProbeResult =
@@ -259,12 +264,16 @@ function parseStatus(value: unknown): CoordinatorStatus {
     throw fail('"counters" is not an object of numbers');
   }
   if (dataDir !== null && typeof dataDir !== 'string') throw fail('"dataDir" is neither a path nor null');
+  const controllers = Array.isArray(value.controllers) ? value.controllers.filter((key): key is string => typeof key === 'string') : [];
+  const atlas = isObject(value.atlas) && isObject(value.atlas.meterSocket) && Array.isArray(value.atlas.processors) ? (value.atlas as unknown as AtlasBridgeStatus) : null;
   return {
     uptimeMs,
     pool: { size: pool.size, free: pool.free, quarantined: pool.quarantined },
     leases: Object.fromEntries(LEASE_STATES.map((state) => [state, leases[state]])) as Record<LeaseState, number>,
     counters: counters as Record<string, number>,
     dataDir,
+    controllers,
+    atlas,
   };
 }
 

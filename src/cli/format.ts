@@ -1,3 +1,4 @@
+import type { AtlasBridgeStatus } from '../atlas/bridge.js';
 import type { PortHolder } from '../net/port-holder.js';
 import { LEASE_STATES, type CoordinatorStatus, type LeaseJson } from './coordinator-client.js';
 
@@ -66,6 +67,8 @@ export function formatStatus(status: CoordinatorStatus): string {
     `pool      ${pool.size} ports: ${pool.free} free, ${pool.quarantined} quarantined`,
     `leases    ${leaseTotal}: ${LEASE_STATES.map((state) => `${leases[state]} ${state}`).join(', ')}`,
     `data dir  ${status.dataDir ?? 'none'}`,
+    `controllers ${status.controllers.length === 0 ? 'none' : status.controllers.join(', ')}`,
+    `atlas     ${status.atlas === null ? 'no processor' : atlasSummary(status.atlas)}`,
     'counters',
     ...counterNames.map((name) => `  ${name.padEnd(nameWidth)}  ${counters[name]}`),
   ].join('\n');
@@ -88,4 +91,56 @@ export function formatPortLease(lease: LeaseJson): string {
 /** Names come from plugins and processes: keep control characters from reaching the terminal. */
 export function printable(text: string): string {
   return text.replace(/\p{C}/gu, '?');
+}
+
+function atlasSummary({ meterSocket, processors }: AtlasBridgeStatus): string {
+  const connected = processors.filter((p) => p.state === 'connected').length;
+  const subscriptions = processors.reduce((sum, p) => sum + p.subscriptions.length, 0);
+  const socket = meterSocket.bound ? `meters on ${meterSocket.host}:${meterSocket.port}` : `meter port ${meterSocket.port} NOT bound`;
+  return `${processors.length} processor(s), ${connected} connected, ${subscriptions} subscription(s), ${socket}`;
+}
+
+/** `oscport atlas`: the meter socket, each processor and its subscriptions, the counters. */
+export function formatAtlas(atlas: AtlasBridgeStatus | null): string {
+  if (atlas === null) return 'no Atlas processor configured (atlas.processors in the config file, or /coordinator/atlas/add)';
+  const { meterSocket, processors, counters } = atlas;
+  const holders = meterSocket.holders.length > 0 ? ` by ${meterSocket.holders.map((h) => `PID ${h.pid} (${printable(h.command)})`).join(', ')}` : '';
+  const lines = [
+    meterSocket.bound
+      ? `meter socket  UDP ${meterSocket.host}:${meterSocket.port}, bound`
+      : `meter socket  UDP ${meterSocket.host}:${meterSocket.port} is NOT bound: ${meterSocket.error ?? 'in use'}${holders}; retrying`,
+  ];
+  if (processors.length > 0) {
+    lines.push(
+      '',
+      formatTable<(typeof processors)[number]>(
+        [
+          { title: 'PROCESSOR', cell: (p) => printable(p.id) },
+          { title: 'HOST', cell: (p) => `${p.host}:${p.tcpPort}` },
+          { title: 'STATE', cell: (p) => p.state },
+          { title: 'CONNECTS', right: true, cell: (p) => String(p.connects) },
+          { title: 'LAST DOWN', cell: (p) => (p.lastDown === undefined ? '-' : printable(p.lastDown)) },
+        ],
+        processors,
+      ),
+    );
+  }
+  const subscriptions = processors.flatMap((p) => p.subscriptions.map((s) => ({ processor: p.id, ...s })));
+  if (subscriptions.length > 0) {
+    lines.push(
+      '',
+      formatTable<(typeof subscriptions)[number]>(
+        [
+          { title: 'PROCESSOR', cell: (s) => printable(s.processor) },
+          { title: 'METER', cell: (s) => printable(s.param) },
+          { title: 'STATE', cell: (s) => (s.state === 'failed' ? `failed: ${printable(s.error.message)}` : s.state) },
+          { title: 'CONSUMERS', right: true, cell: (s) => String(s.consumers) },
+          { title: 'RATE', right: true, cell: (s) => `${s.updatesPerSecond}/s` },
+        ],
+        subscriptions,
+      ),
+    );
+  }
+  lines.push('', `counters  ${Object.entries(counters).map(([name, n]) => `${name} ${n}`).join(', ')}`);
+  return lines.join('\n');
 }

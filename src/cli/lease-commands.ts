@@ -15,7 +15,7 @@ import {
 import { coordinatorCommand, EXIT_FAILURE, fail, isAdminFailure, write, type AdminIo, type CommonFlags } from './common.js';
 
 export type { AdminIo } from './common.js';
-import { formatHolders, formatLeaseTable, formatPortLease, formatRtt, formatStatus } from './format.js';
+import { formatAtlas, formatHolders, formatLeaseTable, formatPortLease, formatRtt, formatStatus } from './format.js';
 
 const CLEAR_SCREEN = '\x1b[H\x1b[2J';
 
@@ -61,6 +61,15 @@ export function registerAdminCommands(program: Command, io: AdminIo = { stdout: 
       withClient(flags, async (client) => {
         const status = await client.status();
         write(io.stdout, flags.json ? JSON.stringify(status) : formatStatus(status));
+      }),
+    );
+
+  command('atlas', 'show the Atlas bridge: the meter socket, processors, subscriptions, consumers and update rates')
+    .option('--json', 'print the bridge status as JSON')
+    .action(async (flags: CommonFlags) =>
+      withClient(flags, async (client) => {
+        const { atlas } = await client.status();
+        write(io.stdout, flags.json ? JSON.stringify(atlas) : formatAtlas(atlas));
       }),
     );
 

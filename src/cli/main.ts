@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { registerAdminCommands } from './lease-commands.js';
 import { registerRoutingCommands } from './routing-commands.js';
+import { buildAtlasSimCommand } from '../atlas/simulator-command.js';
 import { flag, flagOf } from './flags.js';
 import { ConfigFileError, readConfigFile } from '../settings/config-file.js';
 import { startCoordinator, type Coordinator } from '../main.js';
@@ -19,6 +20,7 @@ import {
   parsePort,
   resolveSettings,
   SettingsError,
+  validateSettings,
   wholeNumber,
   type CoordinatorSettings,
 } from '../settings/index.js';
@@ -57,12 +59,15 @@ export function buildProgram(): Command {
       flags,
       configFile: configPath === undefined ? undefined : { path: configPath, settings: readConfigFile(configPath) },
     });
+    // What no single setting can say (the pool, Atlas ids and hosts) is checked before either.
+    const settings = validateSettings({ ...DEFAULT_SETTINGS, ...resolution.settings });
     if (printConfig) process.stdout.write(formatConfig(resolution));
-    else await runStart({ ...DEFAULT_SETTINGS, ...resolution.settings });
+    else await runStart(settings);
   });
 
   registerAdminCommands(program);
   registerRoutingCommands(program);
+  program.addCommand(buildAtlasSimCommand().exitOverride());
 
   program
     .command('simulate')

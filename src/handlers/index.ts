@@ -13,6 +13,10 @@ import { handlePluginTraffic } from './plugin-traffic.js';
 import { handlePortConfirmed } from './port-confirmed.js';
 import { handleRelease } from './release.js';
 import { handleRequestPort } from './request-port.js';
+import { handleAtlasAdd } from './atlas/add.js';
+import { handleAtlasRemove } from './atlas/remove.js';
+import { handleAtlasSubscribe } from './atlas/subscribe.js';
+import { handleAtlasUnsubscribe } from './atlas/unsubscribe.js';
 import { handleQueryRms } from './query-rms.js';
 import { handleRmsResponse } from './rms-response.js';
 import { forwardToControllers, refuseController } from './routing.js';
@@ -25,6 +29,7 @@ import { ROUTING_ADDRESS } from '../routing/messages.js';
 export type { Hub } from './hub.js';
 
 const UUID_CONFIRMED = '/aiplayer/uuid_assignment_confirmed';
+const ATLAS_ADDRESS = { subscribe: contract.atlas.messages.subscribe.address, unsubscribe: contract.atlas.messages.unsubscribe.address };
 
 const handlers = new Map<string, Handler>([
   [ADDRESS.request_port, handleRequestPort], // [PROTOCOL §1]
@@ -44,6 +49,10 @@ const handlers = new Map<string, Handler>([
   [ROUTING_ADDRESS.unsubscribe, handleUnsubscribe],
   [ROUTING_ADDRESS.send, handleSend], // [PROTOCOL §13]
   [ROUTING_ADDRESS.queryRms, handleQueryRms], // [PROTOCOL §14]
+  [ADMIN_ADDRESS.atlasAdd, handleAtlasAdd], // [PROTOCOL §15]
+  [ADMIN_ADDRESS.atlasRemove, handleAtlasRemove],
+  [ATLAS_ADDRESS.subscribe, handleAtlasSubscribe],
+  [ATLAS_ADDRESS.unsubscribe, handleAtlasUnsubscribe],
 ]);
 
 const COORDINATOR_PREFIX = '/coordinator/';

@@ -18,6 +18,8 @@ export interface ControllersOptions {
   allow: readonly string[];
   max: number;
   ttlMs: number;
+  /** A controller left (unsubscribed, or did not renew): what it subscribed to goes. */
+  onLeave?: (key: string) => void;
 }
 
 /**
@@ -76,10 +78,19 @@ export class Controllers {
     this.expiry.stop();
   }
 
+  /** The controller listening at host:port, else the only one on that host (one that named another port to listen on). */
+  of(host: string, port: number): Controller | undefined {
+    const exact = this.byKey.get(`${host}:${port}`);
+    if (exact) return exact;
+    const onHost = this.all.filter((controller) => controller.host === host);
+    return onHost.length === 1 ? onHost[0] : undefined;
+  }
+
   private drop(key: string): boolean {
     if (!this.byKey.delete(key)) return false;
     this.expiry.cancel(key);
     this.all = [...this.byKey.values()];
+    this.options.onLeave?.(key);
     return true;
   }
 }

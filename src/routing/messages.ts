@@ -18,7 +18,14 @@ export const ROUTING_ADDRESS = {
   rmsMissing: messages.rms_missing.address,
 } as const;
 
-export type RoutingErrorCode = 'forbidden' | 'too_many_controllers' | 'bad_arguments' | 'unknown_target' | 'not_bound' | 'unknown_address';
+export type RoutingErrorCode =
+  | 'forbidden'
+  | 'too_many_controllers'
+  | 'bad_arguments'
+  | 'unknown_target'
+  | 'not_bound'
+  | 'unknown_address'
+  | 'unknown_processor';
 
 const s = (value: string): OscArg => ({ type: 's', value });
 const i = (value: number): OscArg => ({ type: 'i', value });

@@ -1,12 +1,36 @@
+import { isIPv4 } from 'node:net';
 import { homedir } from 'node:os';
 import type { LeaseSettings } from '../../machines/lease.js';
 import { defaultDataDir } from '../leases/persistence/data-dir.js';
 import { checkSettings, fixedDefaults } from './resolve.js';
 import { settingsFor, type SettingsTable } from './table.js';
-import { cidr, list, oneOf, path, port, portRange, SettingsError, text, wholeNumber } from './values.js';
+import { cidr, list, oneOf, path, port, portRange, record, SettingsError, text, wholeNumber } from './values.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface AtlasProcessor {
+  id: string;
+  /** The device's IPv4 address: meter datagrams are told apart by it. */
+  host: string;
+  tcpPort: number;
+}
+
+/** A standing meter mapping: every update of `param` on `processor` goes to `to` (a tempID or trackID). */
+export interface AtlasMeter {
+  processor: string;
+  param: string;
+  to: string;
+}
+
+/** The Atlas meter bridge (PROTOCOL §15). */
+export interface AtlasSettings {
+  meterPort: number;
+  meterHost: string;
+  keepaliveMs: number;
+  processors: AtlasProcessor[];
+  meters: AtlasMeter[];
+}
 
 export interface CoordinatorSettings extends LeaseSettings {
   host: string;
@@ -36,12 +60,14 @@ export interface CoordinatorSettings extends LeaseSettings {
   maxControllers: number;
   /** A controller that does not renew within this long is dropped. */
   controllerTtlMs: number;
+  atlas: AtlasSettings;
 }
 
 /** The assignment wait doubles up to this; not a setting of `start`. */
 const ASSIGN_TIMEOUT_MAX_MS = 16_000;
 
-const { setting } = settingsFor<CoordinatorSettings>();
+const { setting, section } = settingsFor<CoordinatorSettings>();
+const atlas = settingsFor<AtlasSettings>();
 const ms = (min: number) => wholeNumber({ min, argument: 'MS' });
 const count = (min: number) => wholeNumber({ min });
 
@@ -139,6 +165,40 @@ export const COORDINATOR_SETTINGS: SettingsTable<CoordinatorSettings> = [
     fills: 'controllerTtlMs',
     description: 'a controller that does not renew its subscription within this long is dropped',
   }),
+  section('atlas', [
+    atlas.setting({
+      key: 'meterPort',
+      type: port,
+      default: 3131,
+      fills: 'meterPort',
+      apiAlsoAccepts: [0],
+      description: 'UDP port where every Atlas processor sends its meters (one socket for the host)',
+    }),
+    atlas.setting({ key: 'meterHost', type: text('ADDR'), default: '0.0.0.0', fills: 'meterHost', description: 'address the meter socket binds (the processors are on the LAN)' }),
+    atlas.setting({
+      key: 'keepaliveMs',
+      type: wholeNumber({ min: 1000, max: 240_000, argument: 'MS' }),
+      default: 60_000,
+      fills: 'keepaliveMs',
+      description: "keep-alive to each processor, well inside the device's 5-minute idle limit",
+    }),
+    atlas.setting({
+      key: 'processors',
+      type: list(record({ id: text('ID'), host: text('ADDR'), tcpPort: port })),
+      configOnly: true,
+      default: [],
+      fills: 'processors',
+      description: 'Atlas processors to connect to: `{ id, host, tcpPort }` (config file only)',
+    }),
+    atlas.setting({
+      key: 'meters',
+      type: list(record({ processor: text('ID'), param: text('PARAM'), to: text('ID') })),
+      configOnly: true,
+      default: [],
+      fills: 'meters',
+      description: 'standing meter mappings: `{ processor, param, to }`, `to` a tempID or trackID (config file only)',
+    }),
+  ]),
 ];
 
 export const DEFAULT_SETTINGS: Readonly<CoordinatorSettings> = Object.freeze({
@@ -157,10 +217,27 @@ export function validateSettings(settings: CoordinatorSettings): CoordinatorSett
       throw new SettingsError(key, `${value} must be a number of 0 or more`);
     }
   }
+  checkAtlas(settings.atlas);
   const reserved = new Set(settings.reserved);
   reserved.add(settings.port);
   let usable = 0;
   for (let candidate = settings.poolLow; candidate <= settings.poolHigh; candidate++) if (!reserved.has(candidate)) usable++;
   if (usable === 0) throw new SettingsError('pool', 'no port left to offer after the reserved ones');
   return settings;
+}
+
+/** What no single Atlas row can check: ids and hosts unique, addresses IPv4, mappings naming a processor. */
+function checkAtlas({ processors, meters }: AtlasSettings): void {
+  const ids = new Set<string>();
+  const hosts = new Set<string>();
+  for (const [n, { id, host }] of processors.entries()) {
+    if (ids.has(id)) throw new SettingsError(`atlas.processors[${n}].id`, `"${id}" is the id of an earlier processor`);
+    if (!isIPv4(host)) throw new SettingsError(`atlas.processors[${n}].host`, `"${host}" is not an IPv4 address (meters are told apart by it)`);
+    if (hosts.has(host)) throw new SettingsError(`atlas.processors[${n}].host`, `${host} is the host of an earlier processor`);
+    ids.add(id);
+    hosts.add(host);
+  }
+  for (const [n, { processor }] of meters.entries()) {
+    if (!ids.has(processor)) throw new SettingsError(`atlas.meters[${n}].processor`, `no processor "${processor}" in atlas.processors`);
+  }
 }

@@ -1,5 +1,14 @@
 export { addSettingsOptions } from './commander.js';
-export { COORDINATOR_SETTINGS, DEFAULT_SETTINGS, validateSettings, type CoordinatorSettings, type LogLevel } from './coordinator-settings.js';
+export {
+  COORDINATOR_SETTINGS,
+  DEFAULT_SETTINGS,
+  validateSettings,
+  type AtlasMeter,
+  type AtlasProcessor,
+  type AtlasSettings,
+  type CoordinatorSettings,
+  type LogLevel,
+} from './coordinator-settings.js';
 export { formatConfig } from './print-config.js';
 export { readmeTable } from './readme-table.js';
 export { checkSettings, fixedDefaults, resolveSettings, type Layers, type Resolution } from './resolve.js';

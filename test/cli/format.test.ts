@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { LeaseJson } from '../../src/cli/coordinator-client.js';
-import { formatDuration, formatHolders, formatLeaseTable, formatPortLease, formatRtt, formatStatus } from '../../src/cli/format.js';
+import { formatAtlas, formatDuration, formatHolders, formatLeaseTable, formatPortLease, formatRtt, formatStatus } from '../../src/cli/format.js';
 
 describe('formatDuration', () => {
   it.each([
@@ -105,6 +105,8 @@ describe('formatStatus', () => {
       leases: { requesting: 1, assigned: 2, verifying: 3, bound: 4 },
       counters: { assignments: 12, probeFailures: 1, malformed: 0 },
       dataDir: null,
+      controllers: ['127.0.0.1:40000'],
+      atlas: null,
     });
     expect(text).toBe(
       [
@@ -112,12 +114,55 @@ describe('formatStatus', () => {
         'pool      1000 ports: 990 free, 3 quarantined',
         'leases    10: 1 requesting, 2 assigned, 3 verifying, 4 bound',
         'data dir  none',
+        'controllers 127.0.0.1:40000',
+        'atlas     no processor',
         'counters',
         '  assignments    12',
         '  probeFailures  1',
         '  malformed      0',
       ].join('\n'),
     );
+  });
+});
+
+describe('formatAtlas', () => {
+  it('shows the meter socket, the processors and their subscriptions, and the counters', () => {
+    const text = formatAtlas({
+      meterSocket: { host: '0.0.0.0', port: 3131, bound: true, error: undefined, holders: [] },
+      processors: [
+        {
+          id: 'bar-main',
+          host: '192.168.1.40',
+          tcpPort: 5321,
+          state: 'connected',
+          connects: 2,
+          lastDown: 'keep-alive unanswered',
+          subscriptions: [{ param: 'ZoneMeter_0', consumers: 2, updatesPerSecond: 50, state: 'active' }],
+        },
+      ],
+      counters: { datagrams: 10, unknownSources: 1, badLines: 0, updates: 9, unwantedUpdates: 0 },
+    });
+    expect(text.split('\n')).toEqual([
+      'meter socket  UDP 0.0.0.0:3131, bound',
+      '',
+      'PROCESSOR  HOST               STATE      CONNECTS  LAST DOWN',
+      'bar-main   192.168.1.40:5321  connected         2  keep-alive unanswered',
+      '',
+      'PROCESSOR  METER        STATE   CONSUMERS  RATE',
+      'bar-main   ZoneMeter_0  active          2  50/s',
+      '',
+      'counters  datagrams 10, unknownSources 1, badLines 0, updates 9, unwantedUpdates 0',
+    ]);
+  });
+
+  it('says when the meter port is taken, and by whom; and when there is no processor', () => {
+    const text = formatAtlas({
+      meterSocket: { host: '0.0.0.0', port: 3131, bound: false, error: 'EADDRINUSE', holders: [{ pid: 42, command: 'node old-client.js' }] },
+      processors: [],
+      counters: { datagrams: 0, unknownSources: 0, badLines: 0, updates: 0, unwantedUpdates: 0 },
+    });
+    expect(text.split('\n')[0]).toBe('meter socket  UDP 0.0.0.0:3131 is NOT bound: EADDRINUSE by PID 42 (node old-client.js); retrying');
+    expect(formatAtlas(null)).toMatch(/^no Atlas processor configured/);
   });
 });
 

@@ -103,6 +103,8 @@ const STATUS = {
   leases: { requesting: 30, assigned: 30, verifying: 30, bound: 30 },
   counters: { assignments: 140, confirmations: 120, probeFailures: 3, expiries: 4, steals: 1, malformed: 7, resends: 9 },
   dataDir: '/var/lib/oscport',
+  controllers: ['127.0.0.1:40000'],
+  atlas: null,
 };
 
 const findLease = (target: string) => LEASES.find((lease) => lease.tempId === target || String(lease.port) === target);

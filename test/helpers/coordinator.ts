@@ -29,6 +29,7 @@ export const RANGES = {
   crashloop: [23300, 23399],
   routing: [23400, 23499],
   routingCli: [23500, 23599],
+  atlas: [23600, 23699],
 } as const satisfies Record<string, readonly [number, number]>;
 
 const open: Coordinator[] = [];

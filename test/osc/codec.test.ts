@@ -104,6 +104,9 @@ function encodeWithNodeOsc(message: OscMessage): Buffer {
 describe('golden datagrams (protocol/fixtures)', () => {
   it('are all there and well formed', () => {
     expect(fixtures.map((f) => f.name)).toEqual([
+      'atlas_meter',
+      'atlas_subscribe',
+      'atlas_unsubscribe',
       'coordinator_error',
       'coordinator_lease',
       'coordinator_query_rms',

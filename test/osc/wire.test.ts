@@ -321,7 +321,11 @@ describe('builders', () => {
 
 describe('protocol/messages.json and protocol/fixtures', () => {
   const fixtures = loadFixtures();
-  const specs: Array<[string, { address: string; forms: string[] }]> = [...Object.entries(contract.messages), ...Object.entries(contract.routing.messages)];
+  const specs: Array<[string, { address: string; forms: string[] }]> = [
+    ...Object.entries(contract.messages),
+    ...Object.entries(contract.routing.messages),
+    ...Object.entries(contract.atlas.messages),
+  ];
   // A form like "ss..." or "sii(ssif)*" stands for many: its golden datagram shows one of them.
   const matches = (form: string, tags: string) => new RegExp(`^${form.replace('...', '[ifsb]*')}$`).test(tags);
 

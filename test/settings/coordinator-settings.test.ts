@@ -29,8 +29,21 @@ describe("the coordinator's settings", () => {
       controllersAllow: [],
       maxControllers: 16,
       controllerTtlMs: 30_000,
+      atlas: { meterPort: 3131, meterHost: '0.0.0.0', keepaliveMs: 60_000, processors: [], meters: [] },
     });
     expect(Object.isFrozen(DEFAULT_SETTINGS)).toBe(true);
+  });
+
+  it('check the Atlas section across its rows: unique ids and IPv4 hosts, mappings naming a processor', () => {
+    const atlas = (more: object) => ({ ...DEFAULT_SETTINGS, atlas: { ...DEFAULT_SETTINGS.atlas, ...more } });
+    const bar = { id: 'bar', host: '192.168.1.40', tcpPort: 5321 };
+    expect(() => validateSettings(atlas({ processors: [bar], meters: [{ processor: 'bar', param: 'ZoneMeter_0', to: 'TR1' }] }))).not.toThrow();
+    expect(() => validateSettings(atlas({ processors: [bar, { ...bar, host: '192.168.1.41' }] }))).toThrow('atlas.processors[1].id: "bar" is the id of an earlier processor');
+    expect(() => validateSettings(atlas({ processors: [bar, { ...bar, id: 'patio' }] }))).toThrow('atlas.processors[1].host: 192.168.1.40 is the host of an earlier processor');
+    expect(() => validateSettings(atlas({ processors: [{ ...bar, host: 'azm8.local' }] }))).toThrow('atlas.processors[0].host: "azm8.local" is not an IPv4 address');
+    expect(() => validateSettings(atlas({ processors: [bar], meters: [{ processor: 'patio', param: 'ZoneMeter_0', to: 'TR1' }] }))).toThrow(
+      'atlas.meters[0].processor: no processor "patio" in atlas.processors',
+    );
   });
 
   it('given in code, are checked by their rows (port 0 and no data directory allowed), then across fields', () => {

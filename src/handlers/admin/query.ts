@@ -13,6 +13,8 @@ export const ADMIN_ADDRESS = {
   lease: requests.lease.address,
   release: requests.release.address,
   probe: requests.probe.address,
+  atlasAdd: requests.atlasAdd.address,
+  atlasRemove: requests.atlasRemove.address,
   reply: reply.address,
 } as const;
 
@@ -22,6 +24,8 @@ export const ADMIN_FORMS = {
   lease: requests.lease.forms[0]!,
   release: requests.release.forms[0]!,
   probe: requests.probe.forms[0]!,
+  atlasAdd: requests.atlasAdd.forms[0]!,
+  atlasRemove: requests.atlasRemove.forms[0]!,
 } as const;
 
 export type Reply = Record<string, unknown>;

@@ -1,0 +1,101 @@
+// `npm run demo [-- SECONDS]`: the whole system in one command. A coordinator, an Atlas processor
+// simulator and a DAW of 16 deployed-style plugins, each named TR1..TR16 and mapped to one meter;
+// the live lease table with each plugin's meter level, redrawn until Ctrl-C (or SECONDS).
+import dgram from 'node:dgram';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startAtlasSimulator } from './atlas/simulator.js';
+import { formatTable } from './cli/format.js';
+import { startCoordinator } from './main.js';
+import { decodeDatagram, encodeMessage } from './osc/codec.js';
+import { runSimulation } from './simulate/run.js';
+
+const PLUGINS = 16;
+const METERS = [...Array.from({ length: 8 }, (_, n) => `ZoneMeter_${n}`), ...Array.from({ length: 8 }, (_, n) => `SourceMeter_${n}`)];
+const seconds = Number(process.argv[2] ?? Infinity);
+const tty = process.stdout.isTTY === true;
+
+const freePort = async () => {
+  const socket = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  const { port } = socket.address();
+  await new Promise<void>((resolve) => socket.close(resolve));
+  return port;
+};
+
+const dataDir = mkdtempSync(join(tmpdir(), 'oscport-demo-'));
+const meterPort = await freePort();
+const device = await startAtlasSimulator({ host: '127.0.0.1', tcpPort: 0, meterPort, meters: METERS, rateHz: 20 });
+const coordinator = await startCoordinator({
+  port: 0,
+  poolLow: 29000,
+  poolHigh: 29099,
+  reserved: [],
+  dataDir,
+  atlas: {
+    meterHost: '127.0.0.1',
+    meterPort,
+    processors: [{ id: 'bar-main', host: '127.0.0.1', tcpPort: device.tcpPort }],
+    meters: METERS.map((param, n) => ({ processor: 'bar-main', param, to: `TR${n + 1}` })),
+  },
+});
+process.stdout.write(`coordinator on 127.0.0.1:${coordinator.port}, Atlas simulator on 127.0.0.1:${device.tcpPort}, meters on UDP ${meterPort}\n`);
+
+// A controller, as ChattyChannels would be: names the tracks, and hears every meter update.
+const controller = dgram.createSocket('udp4');
+await new Promise<void>((resolve) => controller.bind(0, '127.0.0.1', resolve));
+const send = (address: string, ...args: Array<{ type: 's'; value: string }>) =>
+  controller.send(encodeMessage({ address, args }), coordinator.port, '127.0.0.1');
+const levels = new Map<string, number>();
+controller.on('message', (data) => {
+  const decoded = decodeDatagram(data);
+  if (!decoded.ok) return;
+  for (const { address, args } of decoded.messages) if (address === '/atlas/meter') levels.set(args[1]!.value as string, args[2]!.value as number);
+});
+send('/coordinator/subscribe');
+
+const stop = new AbortController();
+process.once('SIGINT', () => stop.abort());
+if (Number.isFinite(seconds)) setTimeout(() => stop.abort(), seconds * 1000).unref();
+
+const bar = (db: number | undefined) => (db === undefined ? '' : `${'#'.repeat(Math.round((Math.max(-60, db) + 60) / 3)).padEnd(20, '.')} ${db.toFixed(1)} dB`);
+const draw = () => {
+  const meterOf = new Map(METERS.map((param, n) => [`TR${n + 1}`, param]));
+  const rows = coordinator.leases.leases().sort((a, b) => (a.trackId ?? '').localeCompare(b.trackId ?? '', undefined, { numeric: true }));
+  const table = formatTable<(typeof rows)[number]>(
+    [
+      { title: 'TEMPID', cell: (l) => l.tempId },
+      { title: 'TRACK', cell: (l) => l.trackId ?? '-' },
+      { title: 'PORT', right: true, cell: (l) => String(l.port ?? '-') },
+      { title: 'STATE', cell: (l) => l.state },
+      { title: 'METER', cell: (l) => meterOf.get(l.trackId ?? '') ?? '-' },
+      { title: 'LEVEL', cell: (l) => bar(levels.get(meterOf.get(l.trackId ?? '') ?? '')) },
+    ],
+    rows,
+  );
+  // On a terminal the table is redrawn in place; elsewhere (a pipe, a log) snapshots follow one another, a blank line apart.
+  process.stdout.write(tty ? `\x1b[H\x1b[2J${table}\n\nCtrl-C to stop\n` : `\n${table}\n`);
+};
+
+await runSimulation({
+  plugins: PLUGINS,
+  coordinator: { host: '127.0.0.1', port: coordinator.port },
+  juceBugRate: 1,
+  responsePort: await freePort(),
+  signal: stop.signal,
+  hold: async () => {
+    // ChattyChannels names each track: the coordinator learns the trackIDs, and the meter mappings follow them.
+    coordinator.leases.leases().forEach((lease, n) => send('/coordinator/send', { type: 's', value: lease.tempId }, { type: 's', value: '/aiplayer/track_uuid_assignment' }, { type: 's', value: lease.tempId }, { type: 's', value: `TR${n + 1}` }));
+    const timer = setInterval(draw, tty ? 250 : 1000);
+    await new Promise((resolve) => stop.signal.addEventListener('abort', resolve, { once: true }));
+    clearInterval(timer);
+    draw();
+  },
+});
+
+controller.send(encodeMessage({ address: '/coordinator/unsubscribe', args: [] }), coordinator.port, '127.0.0.1');
+await coordinator.close();
+await device.close();
+controller.close();
+rmSync(dataDir, { recursive: true, force: true });

@@ -1,0 +1,162 @@
+import dgram from 'node:dgram';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startAtlasSimulator, type AtlasSimulator } from '../../src/atlas/simulator.js';
+import { CoordinatorClient } from '../../src/cli/coordinator-client.js';
+import type { Coordinator, CoordinatorOptions } from '../../src/main.js';
+import { ADDRESS } from '../../src/osc/wire.js';
+import { RANGES, testCoordinator } from '../helpers/coordinator.js';
+import { ManualPlugin } from '../helpers/manual-plugin.js';
+import { i, Peer, s, values } from '../helpers/peer.js';
+import { freeUdpPort } from '../helpers/ports.js';
+
+const RANGE = RANGES.atlas;
+const closers: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  await Promise.all(closers.splice(0).reverse().map((close) => close()));
+});
+
+/** Short reconnect and keep-alive timings: the rules are the same as at the defaults. */
+const FAST_BRIDGE = { backoffInitialMs: 50, backoffMaxMs: 200, keepaliveMs: 1000, keepaliveTimeoutMs: 300, batchPaceMs: 5 };
+
+async function simulator(host: string, meterPort: number): Promise<AtlasSimulator> {
+  const sim = await startAtlasSimulator({ host, tcpPort: 0, meterPort, rateHz: 50, meters: ['ZoneMeter_0', 'ZoneMeter_1', 'SourceMeter_0'] });
+  closers.push(() => sim.close());
+  return sim;
+}
+
+async function coordinatorWithAtlas(meterPort: number, processors: Array<{ id: string; host: string; tcpPort: number }>, more: CoordinatorOptions = {}) {
+  return testCoordinator(RANGE, { ...more, atlas: { meterPort, meterHost: '127.0.0.1', processors, ...more.atlas }, bridge: FAST_BRIDGE });
+}
+
+async function plugin(tempId: string, c: Coordinator): Promise<ManualPlugin> {
+  const p = await ManualPlugin.create(tempId, c.port);
+  closers.push(() => p.close());
+  await p.handshake();
+  await expect.poll(() => c.leases.lease(tempId)?.state).toBe('bound');
+  return p;
+}
+
+/** `/atlas/meter` messages arriving on a plugin's leased port, as [processorId, param, value]. */
+function metersAt(p: ManualPlugin): Array<[string, string, number]> {
+  const meters: Array<[string, string, number]> = [];
+  (p as unknown as { receiver: dgram.Socket }).receiver.on('message', (data) => {
+    if (!data.subarray(0, 12).equals(Buffer.from('/atlas/meter'))) return;
+    const processor = data.toString("utf8", 24, data.indexOf(0, 24));
+    const paramStart = 24 + ((Buffer.byteLength(processor) + 4) & ~3);
+    const param = data.toString('utf8', paramStart, data.indexOf(0, paramStart));
+    meters.push([processor, param, data.readFloatBE(data.length - 4)]);
+  });
+  return meters;
+}
+
+async function controller(c: Coordinator): Promise<Peer> {
+  const peer = await Peer.bind();
+  closers.push(() => peer.close());
+  peer.send(c.port, '/coordinator/subscribe');
+  await peer.next('/coordinator/subscribed');
+  return peer;
+}
+
+describe('the Atlas bridge in the coordinator [PROTOCOL §15]', () => {
+  it('a plugin subscribed by tempID gets /atlas/meter on its verified port, and so does every controller', async () => {
+    const meterPort = await freeUdpPort();
+    const bar = await simulator('127.0.0.2', meterPort);
+    const c = await coordinatorWithAtlas(meterPort, [{ id: 'bar', host: '127.0.0.2', tcpPort: bar.tcpPort }]);
+    const p = await plugin('meter-1', c);
+    const at = metersAt(p);
+    const ctl = await controller(c);
+    ctl.send(c.port, '/atlas/subscribe', s('meter-1'), s('bar'), s('ZoneMeter_0'));
+    await expect.poll(() => at.length, { timeout: 5000 }).toBeGreaterThan(3);
+    expect(at.every(([processor, param, value]) => processor === 'bar' && param === 'ZoneMeter_0' && value <= 0 && value >= -80)).toBe(true);
+    const forwarded = await ctl.next('/atlas/meter');
+    expect(values(forwarded).slice(0, 2)).toEqual(['bar', 'ZoneMeter_0']);
+    expect(forwarded.message.args[2]!.type).toBe('f');
+    expect(bar.subscriptions()).toEqual(['ZoneMeter_0']);
+    expect(c.stats().atlas?.processors[0]).toMatchObject({ id: 'bar', state: 'connected', subscriptions: [{ param: 'ZoneMeter_0', consumers: 1 }] });
+  });
+
+  it('two processors on different addresses with the same meter names are kept apart, through one meter socket', async () => {
+    const meterPort = await freeUdpPort();
+    const bar = await simulator('127.0.0.2', meterPort);
+    const patio = await simulator('127.0.0.3', meterPort);
+    const c = await coordinatorWithAtlas(meterPort, [
+      { id: 'bar', host: '127.0.0.2', tcpPort: bar.tcpPort },
+      { id: 'patio', host: '127.0.0.3', tcpPort: patio.tcpPort },
+    ]);
+    const p = await plugin('meter-2', c);
+    const at = metersAt(p);
+    const ctl = await controller(c);
+    patio.setSilent(true);
+    ctl.send(c.port, '/atlas/subscribe', s('meter-2'), s('bar'), s('ZoneMeter_0'));
+    ctl.send(c.port, '/atlas/subscribe', s('meter-2'), s('patio'), s('ZoneMeter_0'));
+    await expect.poll(() => at.length, { timeout: 5000 }).toBeGreaterThan(5);
+    expect(new Set(at.map(([processor]) => processor))).toEqual(new Set(['bar']));
+    bar.setSilent(true);
+    patio.setSilent(false);
+    at.length = 0;
+    await expect.poll(() => at.filter(([processor]) => processor === 'patio').length, { timeout: 5000 }).toBeGreaterThan(5);
+    expect(c.stats().atlas?.meterSocket).toMatchObject({ bound: true, port: meterPort });
+  });
+
+  it('a standing mapping to a trackID follows the track; a lease ending takes its own subscriptions with it', async () => {
+    const meterPort = await freeUdpPort();
+    const bar = await simulator('127.0.0.2', meterPort);
+    const c = await coordinatorWithAtlas(meterPort, [{ id: 'bar', host: '127.0.0.2', tcpPort: bar.tcpPort }], {
+      atlas: { meters: [{ processor: 'bar', param: 'ZoneMeter_1', to: 'TR1' }] },
+    });
+    await expect.poll(() => bar.subscriptions(), { timeout: 5000 }).toEqual(['ZoneMeter_1']);
+    const p = await plugin('meter-3', c);
+    const at = metersAt(p);
+    const ctl = await controller(c);
+    ctl.send(c.port, '/coordinator/send', s('meter-3'), s('/aiplayer/track_uuid_assignment'), s('meter-3'), s('TR1'));
+    await expect.poll(() => at.filter(([, param]) => param === 'ZoneMeter_1').length, { timeout: 5000 }).toBeGreaterThan(2);
+
+    ctl.send(c.port, '/atlas/subscribe', s('meter-3'), s('bar'), s('SourceMeter_0'));
+    await expect.poll(() => bar.subscriptions().sort()).toEqual(['SourceMeter_0', 'ZoneMeter_1']);
+    p.sender.send(c.port, ADDRESS.release, s('meter-3'));
+    // The last consumer of SourceMeter_0 left with the lease: unsubscribed on the device. TR1's mapping stays.
+    await expect.poll(() => bar.subscriptions(), { timeout: 5000 }).toEqual(['ZoneMeter_1']);
+  });
+
+  it('the last consumer leaving unsubscribes on the device; an unknown processor is an error', async () => {
+    const meterPort = await freeUdpPort();
+    const bar = await simulator('127.0.0.2', meterPort);
+    const c = await coordinatorWithAtlas(meterPort, [{ id: 'bar', host: '127.0.0.2', tcpPort: bar.tcpPort }]);
+    const ctl = await controller(c);
+    ctl.send(c.port, '/atlas/subscribe', s('controller'), s('bar'), s('ZoneMeter_0'));
+    await ctl.next('/atlas/meter', 5000);
+    ctl.send(c.port, '/atlas/unsubscribe', s('controller'), s('bar'), s('ZoneMeter_0'));
+    await expect.poll(() => bar.subscriptions(), { timeout: 5000 }).toEqual([]);
+    ctl.send(c.port, '/atlas/subscribe', s('controller'), s('nowhere'), s('ZoneMeter_0'));
+    expect(values(await ctl.next('/coordinator/error'))).toEqual(['unknown_processor', 'no Atlas processor "nowhere"', '/atlas/subscribe']);
+  });
+
+  it('processors are added and removed at run time, loopback only, answered as the admin queries are', async () => {
+    const meterPort = await freeUdpPort();
+    const bar = await simulator('127.0.0.2', meterPort);
+    const c = await coordinatorWithAtlas(meterPort, []);
+    expect(c.stats().atlas).toBeNull();
+    const client = await CoordinatorClient.open({ host: '127.0.0.1', port: c.port });
+    closers.push(() => client.close());
+    expect(await client.request('atlas/add', s('bar'), s('127.0.0.2'), i(bar.tcpPort))).toEqual({ ok: true, processor: { id: 'bar', host: '127.0.0.2', tcpPort: bar.tcpPort } });
+    await expect.poll(() => c.stats().atlas?.processors[0]?.state, { timeout: 5000 }).toBe('connected');
+    await expect(client.request('atlas/add', s('again'), s('127.0.0.2'), i(bar.tcpPort))).rejects.toThrow('host 127.0.0.2 is already processor "bar"');
+    await expect(client.request('atlas/add', s('named'), s('atlas.local'), i(5321))).rejects.toThrow('is not an IPv4 address');
+    expect(await client.request('atlas/remove', s('bar'))).toEqual({ ok: true, removed: { id: 'bar' } });
+    await expect.poll(() => bar.connections()).toBe(0);
+    await expect(client.request('atlas/remove', s('bar'))).rejects.toThrow('no Atlas processor "bar"');
+  });
+
+  it('a meter port already taken is said, with who holds it, and everything else keeps running', async () => {
+    const squatter = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => squatter.bind(0, '127.0.0.1', resolve));
+    closers.push(() => new Promise((resolve) => squatter.close(() => resolve(undefined))));
+    const meterPort = squatter.address().port;
+    const bar = await simulator('127.0.0.2', meterPort);
+    const c = await coordinatorWithAtlas(meterPort, [{ id: 'bar', host: '127.0.0.2', tcpPort: bar.tcpPort }]);
+    expect(c.stats().atlas?.meterSocket).toMatchObject({ bound: false, port: meterPort });
+    expect(c.stats().atlas?.meterSocket.holders).toEqual([expect.objectContaining({ pid: process.pid })]);
+    await expect.poll(() => c.stats().atlas?.processors[0]?.state, { timeout: 5000 }).toBe('connected');
+    await plugin('still-served', c);
+  });
+});
