@@ -1,4 +1,6 @@
-import pino, { type Logger } from 'pino';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import pino, { type DestinationStream, type Logger } from 'pino';
 import pretty from 'pino-pretty';
 import type { LogLevel } from './settings/index.js';
 
@@ -6,11 +8,62 @@ export type { Logger };
 
 /** Human-readable lines on a terminal, JSON lines otherwise (files, pipes, journald). */
 export function createLogger(level: LogLevel, stream: NodeJS.WritableStream & { isTTY?: boolean } = process.stdout): Logger {
-  const options = { name: 'oscport', level };
-  if (stream.isTTY) {
-    return pino(options, pretty({ destination: stream, colorize: true, sync: true, ignore: 'pid,hostname,name' }));
+  return pino({ name: 'oscport', level }, stdoutDestination(stream));
+}
+
+function stdoutDestination(stream: NodeJS.WritableStream & { isTTY?: boolean }): DestinationStream {
+  return stream.isTTY
+    ? pretty({ destination: stream, colorize: true, sync: true, ignore: 'pid,hostname,name' })
+    : pino.destination({ dest: 1, sync: false });
+}
+
+export interface LogOutput {
+  logger: Logger;
+  /** Opens the log file again (after logrotate moved it away): what SIGHUP does. */
+  reopen(): void;
+}
+
+/**
+ * The coordinator's logs: on stdout as `createLogger` writes them and, with `file`, also as JSON
+ * lines appended to that file, which `reopen` opens again so logrotate can move it away.
+ * Resolves once the file is open; rejects, naming it, when it cannot be.
+ */
+export async function openLogOutput(level: LogLevel, file: string, stream: NodeJS.WritableStream & { isTTY?: boolean } = process.stdout): Promise<LogOutput> {
+  if (file === '') return { logger: createLogger(level, stream), reopen: () => {} };
+  // sonic-boom's own mkdir fails without a word: make the directory here, where a failure can be told.
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+  } catch (err) {
+    throw new LogFileError(file, err as NodeJS.ErrnoException);
   }
-  return pino(options, pino.destination({ dest: 1, sync: false }));
+  const destination = pino.destination({ dest: file, sync: false, append: true });
+  await new Promise<void>((resolve, reject) => {
+    destination.once('ready', resolve);
+    destination.once('error', (err: NodeJS.ErrnoException) => reject(new LogFileError(file, err)));
+  });
+  const streams = pino.multistream([
+    { level, stream: stdoutDestination(stream) },
+    { level, stream: destination },
+  ]);
+  return { logger: pino({ name: 'oscport', level }, streams), reopen: () => destination.reopen() };
+}
+
+export class LogFileError extends Error {
+  constructor(
+    readonly file: string,
+    cause: NodeJS.ErrnoException,
+  ) {
+    const why =
+      cause.code === 'EACCES' || cause.code === 'EPERM'
+        ? 'permission denied'
+        : cause.code === 'EISDIR'
+          ? 'it is a directory'
+          : cause.code === 'ENOENT'
+            ? 'its directory cannot be made'
+            : cause.message;
+    super(`cannot write the log file ${file}: ${why}`);
+    this.name = 'LogFileError';
+  }
 }
 
 export const silentLogger: Logger = pino({ level: 'silent' });

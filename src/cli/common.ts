@@ -3,12 +3,13 @@ import { Option, type Command } from 'commander';
 import { DEFAULT_SETTINGS, parseHostPort } from '../settings/index.js';
 import { AdminError, AdminReplyError, AdminUnavailableError, type CoordinatorAddress } from './coordinator-client.js';
 import { flag } from './flags.js';
+import { MESSAGE_PREFIX } from './style.js';
 
 /** Where the commands that talk to a running coordinator write, and how long they wait (tests shorten it). */
 export interface AdminIo {
   stdout: Writable;
   stderr: Writable;
-  /** Wait for each reply before re-sending (default 1000 ms; probes 15 s). */
+  /** First wait for a reply before sending again, doubling after (default 200 ms); probes wait 15 s each. */
   timeoutMs?: number;
   probeTimeoutMs?: number;
   /** Time between --watch refreshes (default 1000 ms). */
@@ -18,6 +19,7 @@ export interface AdminIo {
 }
 
 export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
 export const DEFAULT_COORDINATOR: CoordinatorAddress = { host: '127.0.0.1', port: DEFAULT_SETTINGS.port };
 
 export interface CommonFlags {
@@ -45,7 +47,7 @@ export function isAdminFailure(err: unknown): err is AdminError | AdminUnavailab
 }
 
 export function fail(io: AdminIo, message: string): void {
-  write(io.stderr, `oscport: ${message}`);
+  write(io.stderr, `${MESSAGE_PREFIX} ${message}`);
   process.exitCode = EXIT_FAILURE;
 }
 

@@ -1,10 +1,10 @@
 import type dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
-import { bindExclusive, closeSocket } from '../net/udp.js';
+import { closeSocket } from '../net/udp.js';
 import { decodeDatagram, encodeMessage, type DecodedMessage, type OscArg } from '../osc/codec.js';
 import { ROUTING_ADDRESS, type RmsAnswer, type Silent } from '../routing/messages.js';
 import { createNonce } from '../nonce.js';
-import type { CoordinatorAddress } from './coordinator-client.js';
+import { AdminUnavailableError, connectedSocket, unreachable, type CoordinatorAddress } from './coordinator-client.js';
 
 export interface ControllerEvents {
   /** A plugin's message, forwarded by the coordinator as it came. */
@@ -20,6 +20,8 @@ export class ControllerClient extends EventEmitter<ControllerEvents> {
   private subscribed: ((renewWithinMs: number) => void) | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
   private readonly gathers = new Map<string, (message: DecodedMessage) => void>();
+  /** How to fail each wait for an answer (subscribing, gathering) when the coordinator cannot be reached. */
+  private readonly waiting = new Set<(err: Error) => void>();
 
   private constructor(
     readonly coordinator: CoordinatorAddress,
@@ -27,26 +29,28 @@ export class ControllerClient extends EventEmitter<ControllerEvents> {
   ) {
     super();
     socket.on('message', (data) => this.receive(data));
-    socket.on('error', () => {});
+    // Connected: a send nobody receives comes back as ECONNREFUSED, which ends every wait at once.
+    socket.on('error', (err) => {
+      for (const fail of [...this.waiting]) fail(unreachable(coordinator, err));
+    });
   }
 
+  /** Rejects with AdminUnavailableError when the coordinator's address cannot be reached. */
   static async open(coordinator: CoordinatorAddress): Promise<ControllerClient> {
-    const loopback = coordinator.host === 'localhost' || /^127\./.test(coordinator.host);
-    return new ControllerClient(coordinator, await bindExclusive(loopback ? '127.0.0.1' : '0.0.0.0', 0));
+    return new ControllerClient(coordinator, await connectedSocket(coordinator));
   }
 
   /** Registers, and renews well within the interval the coordinator gives, until `close`. */
   subscribe(timeoutMs = 2000): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no answer to ${ROUTING_ADDRESS.subscribe} within ${timeoutMs} ms`)), timeoutMs);
-      this.subscribed = (renewWithinMs) => {
-        clearTimeout(timer);
-        this.subscribed = undefined;
-        this.renewTimer = setInterval(() => this.send(ROUTING_ADDRESS.subscribe), Math.max(500, renewWithinMs / 3));
-        resolve(renewWithinMs);
-      };
+    return this.waitFor<number>(timeoutMs, `no answer to ${ROUTING_ADDRESS.subscribe} within ${timeoutMs} ms`, (settle) => {
+      this.subscribed = settle;
       this.send(ROUTING_ADDRESS.subscribe);
-    });
+    })
+      .then((renewWithinMs) => {
+        this.renewTimer = setInterval(() => this.send(ROUTING_ADDRESS.subscribe), Math.max(500, renewWithinMs / 3));
+        return renewWithinMs;
+      })
+      .finally(() => (this.subscribed = undefined));
   }
 
   /** `/coordinator/send target address args...` [PROTOCOL §13] */
@@ -57,14 +61,11 @@ export class ControllerClient extends EventEmitter<ControllerEvents> {
   /** One calibration gather [PROTOCOL §14]: every part of the answer, once all have come. */
   gather(timeoutMs: number): Promise<{ answers: RmsAnswer[]; silent: Silent[] }> {
     const queryId = createNonce();
-    return new Promise((resolve, reject) => {
+    const waitMs = timeoutMs + 2000;
+    return this.waitFor<{ answers: RmsAnswer[]; silent: Silent[] }>(waitMs, `the gather did not come back within ${waitMs} ms`, (resolve) => {
       const answers: RmsAnswer[] = [];
       const silent: Silent[] = [];
       const seen = new Set<number>();
-      const timer = setTimeout(() => {
-        this.gathers.delete(queryId);
-        reject(new Error(`the gather did not come back within ${timeoutMs + 2000} ms`));
-      }, timeoutMs + 2000);
       this.gathers.set(queryId, (message) => {
         const [, part, parts, ...rest] = message.args.map((arg) => arg.value);
         seen.add(part as number);
@@ -76,11 +77,30 @@ export class ControllerClient extends EventEmitter<ControllerEvents> {
           else silent.push(entry);
         }
         if (seen.size < (parts as number)) return;
-        clearTimeout(timer);
-        this.gathers.delete(queryId);
         resolve({ answers, silent });
       });
       this.send(ROUTING_ADDRESS.queryRms, { type: 's', value: queryId }, { type: 'i', value: timeoutMs });
+    }).finally(() => this.gathers.delete(queryId));
+  }
+
+  /**
+   * Starts something that `settle`s once its answer has come; rejects with AdminUnavailableError saying
+   * `silence` after `timeoutMs`, or at once when the coordinator cannot be reached.
+   */
+  private waitFor<T>(timeoutMs: number, silence: string, start: (settle: (value: T) => void) => void): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const fail = (err: Error) => {
+        clearTimeout(timer);
+        this.waiting.delete(fail);
+        reject(err);
+      };
+      const timer = setTimeout(() => fail(new AdminUnavailableError(this.coordinator, silence)), timeoutMs);
+      this.waiting.add(fail);
+      start((value) => {
+        clearTimeout(timer);
+        this.waiting.delete(fail);
+        resolve(value);
+      });
     });
   }
 
@@ -96,7 +116,7 @@ export class ControllerClient extends EventEmitter<ControllerEvents> {
   private send(address: string, ...args: Array<OscArg | (() => void)>): void {
     const done = typeof args.at(-1) === 'function' ? (args.pop() as () => void) : undefined;
     const bytes = encodeMessage({ address, args: args as OscArg[] });
-    this.socket.send(bytes, this.coordinator.port, this.coordinator.host, () => done?.());
+    this.socket.send(bytes, () => done?.());
   }
 
   private receive(data: Buffer): void {

@@ -5,6 +5,7 @@ import { parseLeaseJson, type LeaseJson } from '../leases/lease-json.js';
 import { createNonce } from '../nonce.js';
 import type { AtlasBridgeStatus } from '../atlas/bridge.js';
 import { bindExclusive, closeSocket } from '../net/udp.js';
+import { describeSystemError } from './system-errors.js';
 
 export { LEASE_STATES, type LeaseState } from '../leases/lease.js';
 export type { LeaseJson } from '../leases/lease-json.js';
@@ -31,11 +32,11 @@ export interface CoordinatorAddress {
 }
 
 export interface CoordinatorClientOptions {
-  /** Wait for a reply before re-sending (default 1000 ms). */
+  /** First wait for a reply before sending again; each wait after it is twice as long (default 200 ms). */
   timeoutMs?: number;
-  /** The same for probes, which answer only once the probe is over (default 15 s). */
+  /** The wait for each try of a probe, which is answered only once the probe is over (default 15 s). */
   probeTimeoutMs?: number;
-  /** Re-sends after the first request (default 2). */
+  /** Sends after the first (default 2: with the default waits, nothing answering is told after 1.4 s). */
   resends?: number;
 }
 
@@ -67,6 +68,7 @@ export class AdminReplyError extends Error {
 }
 
 const REPLY_ADDRESS = '/coordinator/reply';
+const DEFAULT_FIRST_WAIT_MS = 200;
 const LEASES_PAGE_LIMIT = 50;
 
 interface Pending {
@@ -88,18 +90,16 @@ export class CoordinatorClient {
     private readonly socket: dgram.Socket,
     options: CoordinatorClientOptions,
   ) {
-    this.timeoutMs = options.timeoutMs ?? 1000;
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_FIRST_WAIT_MS;
     this.probeTimeoutMs = options.probeTimeoutMs ?? 15_000;
     this.resends = options.resends ?? 2;
     socket.on('message', (data) => this.receive(data));
-    // Send failures are reported per request; this only keeps a stray socket error from crashing the process.
-    socket.on('error', () => {});
+    // On a connected socket the ICMP answer to a send (port unreachable: nobody holds the port) comes back as an error.
+    socket.on('error', (err) => this.failAll(unreachable(coordinator, err)));
   }
 
   static async open(coordinator: CoordinatorAddress, options: CoordinatorClientOptions = {}): Promise<CoordinatorClient> {
-    const loopback = coordinator.host === 'localhost' || /^127\./.test(coordinator.host);
-    const socket = await bindExclusive(loopback ? '127.0.0.1' : '0.0.0.0', 0);
-    return new CoordinatorClient(coordinator, socket, options);
+    return new CoordinatorClient(coordinator, await connectedSocket(coordinator), options);
   }
 
   /**
@@ -110,7 +110,8 @@ export class CoordinatorClient {
     if (this.closed) return Promise.reject(new Error('admin client is closed'));
     const requestId = createNonce();
     const datagram = encodeMessage({ address: `/coordinator/${verb}`, args: [{ type: 's', value: requestId }, ...args] });
-    const waitMs = verb === 'probe' ? this.probeTimeoutMs : this.timeoutMs;
+    // A probe is answered only once it is over; anything else at once, so a lost datagram is sent again soon.
+    const waitMs = (tries: number) => (verb === 'probe' ? this.probeTimeoutMs : this.timeoutMs * 2 ** (tries - 1));
     return new Promise((resolve, reject) => {
       let tries = 0;
       let timer: NodeJS.Timeout | undefined;
@@ -125,12 +126,9 @@ export class CoordinatorClient {
           return;
         }
         tries++;
-        timer = setTimeout(send, waitMs);
-        this.socket.send(datagram, this.coordinator.port, this.coordinator.host, (err) => {
-          if (!err || !this.pending.has(requestId)) return;
-          settle();
-          const { host, port } = this.coordinator;
-          reject(new AdminUnavailableError(this.coordinator, `cannot reach ${host}:${port}: ${errorCode(err)}`));
+        timer = setTimeout(send, waitMs(tries));
+        this.socket.send(datagram, (err) => {
+          if (err) this.pending.get(requestId)?.reject(unreachable(this.coordinator, err));
         });
       };
       this.pending.set(requestId, {
@@ -146,6 +144,15 @@ export class CoordinatorClient {
       });
       send();
     });
+  }
+
+  /** Resolves once the coordinator answers anything at all; rejects with AdminUnavailableError when nothing does. */
+  async ping(): Promise<void> {
+    try {
+      await this.request('status');
+    } catch (err) {
+      if (err instanceof AdminUnavailableError) throw err;
+    }
   }
 
   async status(): Promise<CoordinatorStatus> {
@@ -211,8 +218,12 @@ export class CoordinatorClient {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const pending of [...this.pending.values()]) pending.reject(new Error('admin client is closed'));
+    this.failAll(new Error('admin client is closed'));
     await closeSocket(this.socket);
+  }
+
+  private failAll(err: Error): void {
+    for (const pending of [...this.pending.values()]) pending.reject(err);
   }
 
   private receive(data: Buffer): void {
@@ -298,6 +309,33 @@ function truncatedJson(value: unknown): string {
   return text.length > 120 ? `${text.slice(0, 117)}...` : text;
 }
 
-function errorCode(err: Error): string {
-  return (err as NodeJS.ErrnoException).code ?? err.message;
+/** The coordinator's host is this machine: the client binds loopback only. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || /^127\./.test(host);
+}
+
+/**
+ * A socket of its own, connected to the coordinator: only the coordinator's datagrams reach it, and a
+ * send to a port nobody holds fails at once (ECONNREFUSED, from the ICMP port unreachable) instead of
+ * waiting out every try. Rejects with AdminUnavailableError when the address cannot be reached at all.
+ */
+export async function connectedSocket(coordinator: CoordinatorAddress): Promise<dgram.Socket> {
+  const socket = await bindExclusive(isLoopbackHost(coordinator.host) ? '127.0.0.1' : '0.0.0.0', 0);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      // A host name that does not resolve comes back here (typed without it in @types/node), not as an 'error' event.
+      const connected: (err?: Error) => void = (err) => (err ? reject(err) : resolve());
+      socket.connect(coordinator.port, coordinator.host, connected);
+    });
+  } catch (err) {
+    await closeSocket(socket);
+    throw unreachable(coordinator, err as Error);
+  }
+  return socket;
+}
+
+/** What a failed send or connect means for the user: nobody there, or why the address cannot be reached. */
+export function unreachable(coordinator: CoordinatorAddress, err: Error): AdminUnavailableError {
+  if ((err as NodeJS.ErrnoException).code === 'ECONNREFUSED') return new AdminUnavailableError(coordinator);
+  return new AdminUnavailableError(coordinator, `cannot reach ${coordinator.host}:${coordinator.port}: ${describeSystemError(err)}`);
 }

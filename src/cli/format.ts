@@ -1,5 +1,6 @@
 import type { AtlasBridgeStatus } from '../atlas/bridge.js';
 import type { PortHolder } from '../net/port-holder.js';
+import { inUserTerms } from './system-errors.js';
 import { LEASE_STATES, type CoordinatorStatus, type LeaseJson } from './coordinator-client.js';
 
 /** `850ms` is shown as `0s`; then `3s`, `2m05s`, `1h02m`, `3d04h`; `-` for null. */
@@ -74,9 +75,12 @@ export function formatStatus(status: CoordinatorStatus): string {
   ].join('\n');
 }
 
-/** The local answer to `who`: one line per process holding the port. */
-export function formatHolders(port: number, holders: readonly PortHolder[]): string {
-  if (holders.length === 0) return `no local process holds UDP port ${port}`;
+/** The local answer to `who`: one line per process holding the port; `held` says whether any socket holds it. */
+export function formatHolders(port: number, holders: readonly PortHolder[], held: boolean): string {
+  if (holders.length === 0) {
+    // Another user's process: its socket is listed, but only root can see whose it is.
+    return held ? `UDP port ${port} is held by a process this user cannot see (run as root to see which)` : `no local process holds UDP port ${port}`;
+  }
   return [
     `UDP port ${port} is held by:`,
     ...holders.map(({ pid, command }) => `  PID ${pid}  ${command ? printable(command) : '(unknown command)'}`),
@@ -86,6 +90,14 @@ export function formatHolders(port: number, holders: readonly PortHolder[]): str
 /** The coordinator's answer to `who`: the lease on the port. */
 export function formatPortLease(lease: LeaseJson): string {
   return `coordinator: port ${lease.port} is leased to ${printable(lease.tempId)} (${lease.state})`;
+}
+
+/** A bound lease on a port nothing holds. */
+export function formatStaleLease(lease: LeaseJson): string {
+  return (
+    `coordinator: port ${lease.port} is leased to ${printable(lease.tempId)}, but the lease is stale: its plugin is gone ` +
+    'or never bound the port; it expires after its liveness checks'
+  );
 }
 
 /** Names come from plugins and processes: keep control characters from reaching the terminal. */
@@ -104,11 +116,13 @@ function atlasSummary({ meterSocket, processors }: AtlasBridgeStatus): string {
 export function formatAtlas(atlas: AtlasBridgeStatus | null): string {
   if (atlas === null) return 'no Atlas processor configured (atlas.processors in the config file, or /coordinator/atlas/add)';
   const { meterSocket, processors, counters } = atlas;
-  const holders = meterSocket.holders.length > 0 ? ` by ${meterSocket.holders.map((h) => `PID ${h.pid} (${printable(h.command)})`).join(', ')}` : '';
+  // The meter socket's own error names the holders when it knows them.
+  const named = meterSocket.error?.includes('PID') ?? false;
+  const holders = !named && meterSocket.holders.length > 0 ? ` by ${meterSocket.holders.map((h) => `PID ${h.pid} (${printable(h.command)})`).join(', ')}` : '';
   const lines = [
     meterSocket.bound
       ? `meter socket  UDP ${meterSocket.host}:${meterSocket.port}, bound`
-      : `meter socket  UDP ${meterSocket.host}:${meterSocket.port} is NOT bound: ${meterSocket.error ?? 'in use'}${holders}; retrying`,
+      : `meter socket  UDP ${meterSocket.host}:${meterSocket.port} is NOT bound: ${inUserTerms(meterSocket.error ?? 'already in use')}${holders}; retrying`,
   ];
   if (processors.length > 0) {
     lines.push(

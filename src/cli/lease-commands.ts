@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Option, type Command } from 'commander';
 import { flag } from './flags.js';
 import { parsePort } from '../settings/index.js';
+import { createPortCheck } from '../net/port-check.js';
 import { findUdpPortHolders } from '../net/port-holder.js';
 import {
   CoordinatorClient,
@@ -9,13 +10,16 @@ import {
   AdminReplyError,
   AdminUnavailableError,
   LEASE_STATES,
+  type CoordinatorAddress,
+  type CoordinatorClientOptions,
   type LeaseJson,
   type LeaseState,
 } from './coordinator-client.js';
 import { coordinatorCommand, EXIT_FAILURE, fail, isAdminFailure, write, type AdminIo, type CommonFlags } from './common.js';
+import { formatAtlas, formatHolders, formatLeaseTable, formatPortLease, formatRtt, formatStaleLease, formatStatus } from './format.js';
+import { MESSAGE_PREFIX } from './style.js';
 
 export type { AdminIo } from './common.js';
-import { formatAtlas, formatHolders, formatLeaseTable, formatPortLease, formatRtt, formatStatus } from './format.js';
 
 const CLEAR_SCREEN = '\x1b[H\x1b[2J';
 
@@ -32,14 +36,15 @@ export function registerAdminCommands(program: Command, io: AdminIo = { stdout: 
     ...(io.probeTimeoutMs === undefined ? {} : { probeTimeoutMs: io.probeTimeoutMs }),
   };
   const withClient = async (flags: CommonFlags, use: (client: CoordinatorClient) => Promise<void>) => {
-    const client = await CoordinatorClient.open(flags.coordinator, clientOptions);
+    let client: CoordinatorClient | undefined;
     try {
+      client = await CoordinatorClient.open(flags.coordinator, clientOptions);
       await use(client);
     } catch (err) {
       if (!isAdminFailure(err)) throw err;
       fail(io, err.message);
     } finally {
-      await client.close();
+      await client?.close();
     }
   };
 
@@ -73,7 +78,8 @@ export function registerAdminCommands(program: Command, io: AdminIo = { stdout: 
       }),
     );
 
-  command('release <target>', 'end a lease, by tempID or port')
+  command('release', 'end a lease, by tempID or port')
+    .argument('<target>', 'the lease to end: its tempID, or its port')
     .action(async (target: string, flags: CommonFlags) =>
       withClient(flags, async (client) => {
         const released = await client.release(target);
@@ -82,14 +88,15 @@ export function registerAdminCommands(program: Command, io: AdminIo = { stdout: 
     );
 
   command('probe', 'have the coordinator probe a port now; exits 1 when nothing answers')
-    .argument('<port>', 'UDP port to probe', portArgument)
-    .option('--json', 'print the coordinator\'s reply as JSON')
+    .argument('<port>', 'UDP port to probe, 1-65535', portArgument)
+    .option('--json', 'print the coordinator\'s reply as JSON, "ok" false when nothing answered')
     .action(async (port: number, flags: CommonFlags) =>
       withClient(flags, async (client) => {
-        // A probe's reply takes seconds, so a missing coordinator would go unnoticed for 3 x 15 s; a status request tells in 3 s.
-        await client.request('status');
+        // A probe's reply takes seconds, so a missing coordinator would go unnoticed for 3 x 15 s; a status request tells at once.
+        await client.ping();
         const result = await client.probe(port);
-        if (flags.json) write(io.stdout, JSON.stringify(result));
+        // "ok" says what the exit code says: the port answered.
+        if (flags.json) write(io.stdout, JSON.stringify({ ...result, ok: result.answered }));
         else if (result.answered) write(io.stdout, `port ${port}: answered by ${result.tempId} in ${formatRtt(result.rttMs)}`);
         else write(io.stdout, `port ${port}: no answer within ${result.timeoutMs} ms`);
         if (!result.answered) process.exitCode = EXIT_FAILURE;
@@ -97,34 +104,42 @@ export function registerAdminCommands(program: Command, io: AdminIo = { stdout: 
     );
 
   command('who', 'which local process holds a UDP port, and which lease the coordinator has on it')
-    .argument('<port>', 'UDP port to look up', portArgument)
-    .option('--json', 'print {port, holders, lease, coordinator} as JSON')
-    .action(async (port: number, flags: CommonFlags) =>
-      withClient(flags, async (client) => {
-        const [holders, answer] = await Promise.all([findUdpPortHolders(port), leaseOnPort(client, port)]);
-        if (flags.json) {
-          const lease = answer.kind === 'lease' ? answer.lease : null;
-          const coordinator = answer.kind === 'unavailable' ? 'unavailable' : 'answered';
-          write(io.stdout, JSON.stringify({ port, holders, lease, coordinator }));
-          return;
-        }
-        write(io.stdout, formatHolders(port, holders));
-        if (answer.kind === 'lease') write(io.stdout, formatPortLease(answer.lease));
-        else write(io.stdout, `coordinator: ${answer.message}`);
-      }),
-    );
+    .argument('<port>', 'UDP port to look up, 1-65535', portArgument)
+    .option('--json', 'print {port, holders, held, lease, leaseStale, coordinator} as JSON')
+    .action(async (port: number, flags: CommonFlags) => {
+      const [holders, held, answer] = await Promise.all([
+        findUdpPortHolders(port),
+        createPortCheck()([port]).then((ports) => ports.has(port)),
+        leaseOnPort(flags.coordinator, clientOptions, port),
+      ]);
+      // A bound lease on a port no socket holds: its plugin is gone (or never bound); the liveness checks will end it.
+      const leaseStale = answer.kind === 'lease' && answer.lease.state === 'bound' && !held;
+      if (flags.json) {
+        const lease = answer.kind === 'lease' ? answer.lease : null;
+        const coordinator = answer.kind === 'unavailable' ? 'unavailable' : 'answered';
+        write(io.stdout, JSON.stringify({ port, holders, held, lease, leaseStale, coordinator }));
+        return;
+      }
+      write(io.stdout, formatHolders(port, holders, held));
+      if (answer.kind !== 'lease') write(io.stdout, `coordinator: ${answer.message}`);
+      else write(io.stdout, leaseStale ? formatStaleLease(answer.lease) : formatPortLease(answer.lease));
+    });
 }
 
 type PortLeaseAnswer = { kind: 'lease'; lease: LeaseJson } | { kind: 'none' | 'unavailable'; message: string };
 
 /** For `who`, a coordinator that is missing or says no is an answer, not a failure: the local lookup stands. */
-async function leaseOnPort(client: CoordinatorClient, port: number): Promise<PortLeaseAnswer> {
+async function leaseOnPort(coordinator: CoordinatorAddress, options: CoordinatorClientOptions, port: number): Promise<PortLeaseAnswer> {
+  let client: CoordinatorClient | undefined;
   try {
+    client = await CoordinatorClient.open(coordinator, options);
     return { kind: 'lease', lease: await client.lease(String(port)) };
   } catch (err) {
     if (err instanceof AdminError) return { kind: 'none', message: err.message };
     if (err instanceof AdminUnavailableError || err instanceof AdminReplyError) return { kind: 'unavailable', message: err.message };
     throw err;
+  } finally {
+    await client?.close();
   }
 }
 
@@ -160,7 +175,7 @@ async function watch(
         if (interrupted.signal.aborted) break;
         if (!isAdminFailure(err)) throw err;
         if (tty) io.stdout.write(CLEAR_SCREEN);
-        write(io.stderr, `oscport: ${err.message}`);
+        write(io.stderr, `${MESSAGE_PREFIX} ${err.message}`);
       }
       const wait = (io.watchIntervalMs ?? 1000) - (Date.now() - started);
       await sleep(Math.max(0, wait), undefined, { signal: interrupted.signal }).catch(() => {});

@@ -1,7 +1,8 @@
 import { Option, type Command } from 'commander';
 import type { RmsAnswer, Silent } from '../routing/messages.js';
 import type { DecodedMessage, OscArg } from '../osc/codec.js';
-import { coordinatorCommand, fail, isAdminFailure, write, type AdminIo, type CommonFlags } from './common.js';
+import { coordinatorCommand, EXIT_USAGE, fail, isAdminFailure, write, type AdminIo, type CommonFlags } from './common.js';
+import { MESSAGE_PREFIX } from './style.js';
 import { ControllerClient } from './controller-client.js';
 import { CoordinatorClient } from './coordinator-client.js';
 import { formatTable, printable } from './format.js';
@@ -57,7 +58,7 @@ export function registerRoutingCommands(program: Command, io: AdminIo = { stdout
     );
 
   command('calibrate-rms', 'one calibration gather: every bound plugin RMS at once, and who did not answer')
-    .addOption(new Option('--timeout <ms>', 'how long to wait for the slowest plugin (at most 10000)').argParser(flagOf(wholeNumber({ min: 1, max: 10_000, argument: 'MS' }))).default(500))
+    .addOption(new Option('--timeout <ms>', 'how long to wait for the slowest plugin, 1-10000').argParser(flagOf(wholeNumber({ min: 1, max: 10_000, argument: 'MS' }))).default(500))
     .option('--json', 'print {"answers": [...], "silent": [...]}')
     .action(async (flags: CommonFlags & { timeout: number }) =>
       asController(io, flags, async (client) => {
@@ -71,16 +72,18 @@ export function registerRoutingCommands(program: Command, io: AdminIo = { stdout
 
 /** Checks a coordinator answers (a fast status query), then hands over a controller client; closes both. */
 async function asController(io: AdminIo, flags: CommonFlags, use: (client: ControllerClient, coordinator: CoordinatorClient) => Promise<void>) {
-  const coordinator = await CoordinatorClient.open(flags.coordinator, io.timeoutMs === undefined ? {} : { timeoutMs: io.timeoutMs });
-  const client = await ControllerClient.open(flags.coordinator);
+  let coordinator: CoordinatorClient | undefined;
+  let client: ControllerClient | undefined;
   try {
+    coordinator = await CoordinatorClient.open(flags.coordinator, io.timeoutMs === undefined ? {} : { timeoutMs: io.timeoutMs });
     await coordinator.status();
+    client = await ControllerClient.open(flags.coordinator);
     await use(client, coordinator);
   } catch (err) {
-    if (!isAdminFailure(err) && !(err instanceof Error && err.message.includes('within'))) throw err;
+    if (!isAdminFailure(err)) throw err;
     fail(io, err.message);
   } finally {
-    await Promise.all([client.close(), coordinator.close()]);
+    await Promise.all([client?.close(), coordinator?.close()]);
   }
 }
 
@@ -98,11 +101,12 @@ function interrupted(io: AdminIo): Promise<void> {
 
 /** `oscsend`-style values: one per letter of `types`, each read as its type says; a usage error (exit 2) otherwise. */
 function parseValues(cmd: Command, address: string, types: string, values: readonly string[]): OscArg[] {
-  if (!address.startsWith('/')) cmd.error(`error: "${address}" is not an OSC address (it starts with /)`, { exitCode: 2 });
-  if (types.length !== values.length) cmd.error(`error: ${types.length} type(s) "${types}" but ${values.length} value(s)`, { exitCode: 2 });
+  const usageError = (message: string) => cmd.error(`${MESSAGE_PREFIX} ${message}`, { exitCode: EXIT_USAGE });
+  if (!address.startsWith('/')) usageError(`"${address}" is not an OSC address (it starts with /)`);
+  if (types.length !== values.length) usageError(`${types.length} type(s) "${types}" but ${values.length} value(s)`);
   return [...types].map((type, n) => {
     const text = values[n]!;
-    const bad = (what: string) => cmd.error(`error: value ${n + 1} "${text}" is not ${what}`, { exitCode: 2 });
+    const bad = (what: string) => usageError(`value ${n + 1} "${text}" is not ${what}`);
     switch (type) {
       case 'i':
         return /^-?\d+$/.test(text) && Math.abs(Number(text)) <= 2 ** 31 ? { type: 'i', value: Number(text) } : bad('an int32');
@@ -113,7 +117,7 @@ function parseValues(cmd: Command, address: string, types: string, values: reado
       case 'b':
         return /^([0-9a-fA-F]{2})*$/.test(text) ? { type: 'b', value: Buffer.from(text, 'hex') } : bad('hex bytes');
       default:
-        return cmd.error(`error: type "${type}" cannot reach a JUCE plugin: only i, f, s and b`, { exitCode: 2 });
+        return usageError(`type "${type}" cannot reach a JUCE plugin: only i, f, s and b`);
     }
   });
 }

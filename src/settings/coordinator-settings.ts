@@ -4,7 +4,7 @@ import type { LeaseSettings } from '../../machines/lease.js';
 import { defaultDataDir } from '../leases/persistence/data-dir.js';
 import { checkSettings, fixedDefaults } from './resolve.js';
 import { settingsFor, type SettingsTable } from './table.js';
-import { cidr, list, oneOf, path, port, portRange, record, SettingsError, text, wholeNumber } from './values.js';
+import { cidr, list, oneOf, optionalPath, path, port, portRange, record, SettingsError, text, wholeNumber } from './values.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -48,6 +48,8 @@ export interface CoordinatorSettings extends LeaseSettings {
   /** Instances waiting at one response endpoint; more get `busy`. 512: a DAW's worth of deployed plugins on 50000. */
   maxWaitingPerEndpoint: number;
   logLevel: LogLevel;
+  /** JSON log lines appended here as well as stdout, reopened on SIGHUP; "" for stdout only. */
+  logFile: string;
   /** A bound lease silent this long is probed. */
   livenessIntervalMs: number;
   /** A bound lease is probed at least this often, however chatty: a stolen port still sends. */
@@ -103,6 +105,13 @@ export const COORDINATOR_SETTINGS: SettingsTable<CoordinatorSettings> = [
     description: "pool ports never handed out (`\"\"` for none); the coordinator's own port is always left out",
   }),
   setting({ key: 'logLevel', type: oneOf(LOG_LEVELS, 'LEVEL'), default: 'info', fills: 'logLevel', description: LOG_LEVELS.join(', ') }),
+  setting({
+    key: 'logFile',
+    type: optionalPath('PATH'),
+    default: '',
+    fills: 'logFile',
+    description: 'also append JSON log lines to this file, reopened on SIGHUP so logrotate can move it (`""` for stdout only)',
+  }),
   // A DAW loading a project runs every plugin's constructor on the message thread that also
   // handles OSC: answers can take seconds, so waits start at 1 s and double.
   setting({

@@ -128,6 +128,12 @@ export const cidr: TextType<string> = stringType('CIDR', (value) => {
   return parsed.text;
 });
 
+/** A file made absolute against the working directory, or "" for none (shown as `none`). */
+export function optionalPath(argument: string): TextType<string> {
+  const type = stringType(argument, (value) => (value === '' ? '' : resolve(value)));
+  return { ...type, show: (value) => (value === '' ? 'none' : value) };
+}
+
 /** A directory or file, made absolute against the working directory. */
 export function path(argument: string): TextType<string> {
   return stringType(argument, (value) => resolve(value));

@@ -31,6 +31,7 @@ const ADDRESS = {
   portConfirmed: '/aiplayer/port_confirmed',
   queryRms: '/aiplayer/query_rms',
   rmsResponse: '/aiplayer/rms_response',
+  release: '/aiplayer/release',
 } as const;
 
 /** JUCE's OSCReceiver::connect(port) and an unbound OSCSender socket both use INADDR_ANY. */
@@ -142,6 +143,15 @@ export class DeployedPlugin extends EventEmitter {
       this.once('verified', onVerified);
       this.once('closed', onClosed);
     });
+  }
+
+  /**
+   * Sends `/aiplayer/release ,s tempID` [PROTOCOL §7] and resolves once it has left. The deployed plugin
+   * never does (its lease outlives it until the liveness checks end it); a plugin that exits cleanly does,
+   * and the simulator's plugins do on their way out, so that their ports return at once.
+   */
+  release(): Promise<void> {
+    return new Promise((resolve) => this.send(ADDRESS.release, [{ type: 's', value: this.tempId }], resolve));
   }
 
   close(): Promise<void> {
@@ -257,10 +267,15 @@ export class DeployedPlugin extends EventEmitter {
     this.emit('verified', this.verifiedPort);
   }
 
-  private send(address: string, args: TypedArg[]): void {
+  /** `sent` runs once the datagram has left, or at once when the plugin is closed. */
+  private send(address: string, args: TypedArg[], sent: () => void = () => {}): void {
     const { host, port } = this.options.coordinator;
+    if (!this.sender) {
+      sent();
+      return;
+    }
     // Loss is part of UDP; the deployed plugin ignores send errors too.
-    this.sender?.send(encode({ address, args }), port, host, () => {});
+    this.sender.send(encode({ address, args }), port, host, () => sent());
   }
 }
 

@@ -44,7 +44,8 @@ function hasJuceBug(index: number, rate: number): boolean {
 
 /**
  * Loads a project: starts every emulated plugin, then sends all their requests at once and waits until each
- * one is verified, has no way left to get a port, or the time is up. Every socket is closed on the way out.
+ * one is verified, has no way left to get a port, or the time is up. On the way out (after `hold`, too) every
+ * instance that asked releases its lease, and every socket is closed.
  */
 export async function runSimulation(options: SimulationOptions): Promise<SimulationSummary> {
   const { plugins: total, juceBugRate } = options;
@@ -72,7 +73,13 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     await options.hold?.(summary);
     return summary;
   } finally {
-    await Promise.all(plugins.map((plugin) => plugin.close()));
+    // Like plugins that exit cleanly, every instance that asked gives its port back: no lease outlives the run.
+    await Promise.all(
+      plugins.map(async (plugin) => {
+        if (plugin.requestSentAt !== undefined) await plugin.release();
+        await plugin.close();
+      }),
+    );
   }
 }
 

@@ -161,17 +161,21 @@ describe('formatAtlas', () => {
       processors: [],
       counters: { datagrams: 0, unknownSources: 0, badLines: 0, updates: 0, unwantedUpdates: 0 },
     });
-    expect(text.split('\n')[0]).toBe('meter socket  UDP 0.0.0.0:3131 is NOT bound: EADDRINUSE by PID 42 (node old-client.js); retrying');
+    expect(text.split('\n')[0]).toBe('meter socket  UDP 0.0.0.0:3131 is NOT bound: already in use by PID 42 (node old-client.js); retrying');
     expect(formatAtlas(null)).toMatch(/^no Atlas processor configured/);
   });
 });
 
 describe('formatHolders and formatPortLease', () => {
   it('lists each holder by PID and command', () => {
-    expect(formatHolders(9002, [])).toBe('no local process holds UDP port 9002');
-    expect(formatHolders(9002, [{ pid: 12, command: 'node server.js' }, { pid: 34, command: '' }])).toBe(
+    expect(formatHolders(9002, [], false)).toBe('no local process holds UDP port 9002');
+    expect(formatHolders(9002, [{ pid: 12, command: 'node server.js' }, { pid: 34, command: '' }], true)).toBe(
       'UDP port 9002 is held by:\n  PID 12  node server.js\n  PID 34  (unknown command)',
     );
+  });
+
+  it('says when a socket holds the port but its process cannot be seen', () => {
+    expect(formatHolders(9002, [], true)).toBe('UDP port 9002 is held by a process this user cannot see (run as root to see which)');
   });
 
   it('names the lease on the port', () => {

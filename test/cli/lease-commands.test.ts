@@ -14,6 +14,8 @@ interface Request {
   address: string;
   requestId: string;
   args: unknown[];
+  /** performance.now() when it arrived. */
+  at: number;
 }
 
 /** Answers the admin protocol from canned data; every request it receives is kept, dropped ones too. */
@@ -31,7 +33,7 @@ class FakeCoordinator {
       if (!decoded.ok) return;
       for (const message of decoded.messages) {
         const [requestId, ...args] = message.args.map((a) => a.value);
-        this.requests.push({ address: message.address, requestId: requestId as string, args });
+        this.requests.push({ address: message.address, requestId: requestId as string, args, at: performance.now() });
         if (this.dropped < this.drop) {
           this.dropped++;
           continue;
@@ -342,6 +344,13 @@ describe('oscport probe', () => {
     expect(json.exitCode).toBeUndefined();
   });
 
+  it('--json says "ok": false when nothing answered, as the exit code does', async () => {
+    const fake = await FakeCoordinator.start(HANDLERS);
+    const json = await oscport(['probe', '9002', '--json', '-c', fake.address]);
+    expect(JSON.parse(json.stdout)).toEqual({ ok: false, port: 9002, answered: false, timeoutMs: 250 });
+    expect(json.exitCode).toBe(1);
+  });
+
   it('rejects a port that is not one as a usage error', async () => {
     for (const port of ['0', '65536', 'abc', '-1']) expectUsageError(await oscport(['probe', '--', port]), /port/);
   });
@@ -379,8 +388,23 @@ describe('oscport who', () => {
     expect(run.stdout).toContain(`coordinator: port ${port} is leased to plugin-003 (bound)\n`);
 
     const json = JSON.parse((await oscport(['who', String(port), '--json', '-c', fake.address])).stdout) as Record<string, unknown>;
-    expect(json).toMatchObject({ port, lease, coordinator: 'answered' });
+    expect(json).toMatchObject({ port, held: true, lease, leaseStale: false, coordinator: 'answered' });
     expect(json.holders).toContainEqual(expect.objectContaining({ pid: process.pid }));
+  });
+
+  it('calls a bound lease on a port nothing holds stale, instead of contradicting itself', async () => {
+    const port = await freeUdpPort();
+    const lease = { ...LEASES[3]!, port };
+    const fake = await FakeCoordinator.start({ lease: (_args, respond) => respond({ ok: true, lease }) });
+    const run = await oscport(['who', String(port), '-c', fake.address]);
+    expect(run.stdout).toBe(
+      `no local process holds UDP port ${port}\n` +
+        `coordinator: port ${port} is leased to plugin-003, but the lease is stale: its plugin is gone or never bound the port; ` +
+        'it expires after its liveness checks\n',
+    );
+    expect(run.exitCode).toBeUndefined();
+    const json = JSON.parse((await oscport(['who', String(port), '--json', '-c', fake.address])).stdout) as Record<string, unknown>;
+    expect(json).toMatchObject({ port, holders: [], held: false, lease, leaseStale: true });
   });
 
   it('says when the coordinator has no lease on the port', async () => {
@@ -404,21 +428,27 @@ describe('oscport who', () => {
 });
 
 describe('talking to the coordinator', () => {
-  it('gives up after three tries with "no coordinator answering", exit 1', async () => {
+  it('tells at once that nobody holds the port, without waiting out the tries', async () => {
     const closedPort = await freeUdpPort();
-    const run = await oscport(['status', '-c', `127.0.0.1:${closedPort}`], { timeoutMs: 100 });
+    // A second between tries: waiting them out would take 7 s.
+    const run = await oscport(['status', '-c', `127.0.0.1:${closedPort}`], { timeoutMs: 1000 });
     expect(run).toMatchObject({ stdout: '', stderr: `oscport: no coordinator answering on 127.0.0.1:${closedPort}\n`, exitCode: 1, error: undefined });
-    expect(run.elapsedMs).toBeGreaterThanOrEqual(290);
-    expect(run.elapsedMs).toBeLessThan(350 + 200);
+    expect(run.elapsedMs).toBeLessThan(500);
   });
 
-  it('sends the same request three times to a coordinator that never answers', async () => {
+  it('sends the same request three times to a coordinator that never answers, each wait twice the last, then exits 1', async () => {
     const fake = await FakeCoordinator.start({});
     const run = await oscport(['status', '-c', fake.address], { timeoutMs: 100 });
-    expect(run.exitCode).toBe(1);
+    expect(run).toMatchObject({ stdout: '', stderr: `oscport: no coordinator answering on ${fake.address}\n`, exitCode: 1, error: undefined });
     expect(fake.requests).toHaveLength(3);
     expect(new Set(fake.requests.map((r) => r.requestId)).size).toBe(1);
     expect(fake.requests[0]!.requestId).toMatch(/^[A-Za-z0-9_-]{1,64}$/);
+    const [first, second, third] = fake.requests.map((r) => r.at) as [number, number, number];
+    expect(second - first).toBeGreaterThanOrEqual(95);
+    expect(third - second).toBeGreaterThanOrEqual(195);
+    // 100 + 200 + 400 ms.
+    expect(run.elapsedMs).toBeGreaterThanOrEqual(690);
+    expect(run.elapsedMs).toBeLessThan(700 + 300);
   });
 
   it('re-sends a request that was lost, with the same requestId', async () => {

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { requestPort } from '../../src/sdk/request-port.js';
 import { CLI, freshDataDir, oscport } from '../helpers/cli.js';
 import { RANGES } from '../helpers/coordinator.js';
-import { Peer } from '../helpers/peer.js';
+import { Peer, s } from '../helpers/peer.js';
 import { freeUdpPort } from '../helpers/ports.js';
 
 const children: ChildProcess[] = [];
@@ -43,15 +43,23 @@ describe('oscport CLI', () => {
     expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
   });
 
-  it('usage errors exit 2 with a message naming the flag or variable', async () => {
+  it('usage errors exit 2 with a message naming the flag or variable, every one of them prefixed "oscport:"', async () => {
     const badFlag = await oscport(['start', '--port', 'abc']);
     expect(badFlag.code).toBe(2);
     expect(badFlag.stderr).toMatch(/--port.*abc/);
     const badEnv = await oscport(['start'], { OSCPORT_POOL: '9999-9000' });
     expect(badEnv.code).toBe(2);
     expect(badEnv.stderr).toContain('OSCPORT_POOL');
-    expect((await oscport(['simulate'])).code).toBe(2);
-    expect((await oscport(['nonsense'])).code).toBe(2);
+    const others = await Promise.all(
+      [['simulate'], ['nonsense'], ['status', '--bogus'], ['probe', 'abc'], ['send', 'x', 'no-slash'], ['send', 'x', '/a', 'q', '1']].map((args) => oscport(args)),
+    );
+    for (const result of [badFlag, badEnv, ...others]) {
+      expect(result.code).toBe(2);
+      expect(result.stdout).toBe('');
+      const [message, ...rest] = result.stderr.trimEnd().split('\n');
+      expect(message).toMatch(/^oscport: \S/);
+      expect(rest.every((line) => line === '(run with --help for usage)'), result.stderr).toBe(true);
+    }
   });
 
   it('exits 1 within 2 s when its port is taken, naming the port and the holder', async () => {
@@ -64,6 +72,9 @@ describe('oscport CLI', () => {
       expect(result.code).toBe(1);
       expect(result.stderr).toContain(`127.0.0.1:${squatter.port} is already in use`);
       if (process.platform === 'linux') expect(result.stderr).toContain(`PID ${process.pid}`);
+      // Said once, on stderr: no log line repeats it on stdout.
+      expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
+      expect(result.stdout).toBe('');
     } finally {
       await squatter.close();
     }
@@ -103,7 +114,9 @@ describe('oscport CLI', () => {
       children.push(sim);
       let stdout = '';
       sim.stdout!.on('data', (chunk) => (stdout += String(chunk)));
-      // Its requests have gone out, so it is waiting: a coordinator that never answers.
+      // A coordinator that answers simulate's first question (is anyone there?), and never a plugin.
+      const status = await silent.next('/coordinator/status');
+      silent.send(status.from.port, '/coordinator/reply', s(status.message.args[0]!.value as string), s('{"ok":true}'));
       await silent.next('/aiplayer/request_port');
       sim.kill('SIGINT');
       const [code] = await once(sim, 'exit');
@@ -121,13 +134,44 @@ describe('oscport CLI', () => {
       'simulate', '--plugins', '12', '--coordinator', `127.0.0.1:${daemon.port}`,
       '--juce-bug-rate', '0.5', '--response-port', String(shared), '--json',
     ]);
-    expect(result.code).toBe(0);
+    expect(result.code, result.stderr).toBe(0);
     const summary = JSON.parse(result.stdout) as Record<string, unknown>;
     expect(summary).toMatchObject({ plugins: 12, buggy: 6, bound: 12, failed: 0, distinctPorts: true });
     expect(summary.handshakeP50Ms).toBeGreaterThan(0);
 
     const human = await oscport(['simulate', '--plugins', '3', '--coordinator', `127.0.0.1:${daemon.port}`, '--response-port', String(shared)]);
-    expect(human.code).toBe(0);
+    expect(human.code, human.stderr).toBe(0);
     expect(human.stdout).toMatch(/bound\s+3/);
+  });
+
+  it('simulate releases its plugins\' leases when it exits, and when Ctrl-C ends --hold', async () => {
+    const daemon = await startDaemon(['--port', String(await freeUdpPort()), '--pool', POOL]);
+    const at = ['--coordinator', `127.0.0.1:${daemon.port}`];
+    const leases = async () => JSON.parse((await oscport(['leases', '--json', ...at])).stdout) as Array<{ tempId: string; state: string }>;
+
+    const run = await oscport(['simulate', '--plugins', '3', ...at, '--response-port', String(await freeUdpPort()), '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ plugins: 3, bound: 3 });
+    // The releases reached the coordinator's socket before the simulation exited, so before this query.
+    expect(await leases()).toEqual([]);
+
+    const hold = spawn(process.execPath, [CLI, 'simulate', '--plugins', '3', ...at, '--response-port', String(await freeUdpPort()), '--hold'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    children.push(hold);
+    for await (const line of createInterface({ input: hold.stderr! })) if (line.startsWith('holding 3 plugins')) break;
+    expect((await leases()).map((lease) => lease.state)).toEqual(['bound', 'bound', 'bound']);
+    hold.kill('SIGINT');
+    const [code] = await once(hold, 'exit');
+    expect(code).toBe(0);
+    expect(await leases()).toEqual([]);
+  });
+
+  it('simulate says at once that no coordinator answers, rather than waiting out its timeout', async () => {
+    const port = await freeUdpPort();
+    const started = performance.now();
+    const result = await oscport(['simulate', '--plugins', '64', '--coordinator', `127.0.0.1:${port}`]);
+    expect(performance.now() - started).toBeLessThan(1500);
+    expect(result).toEqual({ code: 1, stdout: '', stderr: `oscport: no coordinator answering on 127.0.0.1:${port}\n` });
   });
 });

@@ -60,7 +60,7 @@ describe('the config file', () => {
     ['a value out of range', 'range.yaml', 'port: 70000\n', 'port: 70000 is outside 1-65535'],
     ['a value of the wrong shape', 'shape.yaml', 'maxTries: [1, "x"]\n', 'maxTries: [1,"x"] is not a value this setting takes'],
     ['something that is not a mapping', 'list.yaml', '- 1\n- 2\n', 'must be a mapping'],
-    ['broken YAML', 'broken.yaml', 'port: [9001\n', 'not valid YAML'],
+    ['broken YAML, naming the line and column', 'broken.yaml', 'port: 9001\n  host: x\n', 'not valid YAML at line 1, column 7: Nested mappings'],
     ['a key that is not a setting', 'meta.yaml', 'printConfig: true\n', 'unknown setting "printConfig"'],
   ])('rejects %s with exit 2, naming the file', async (_, name, text, message) => {
     const path = file(name, text);
@@ -70,10 +70,31 @@ describe('the config file', () => {
     expect(result.stderr).toContain(message);
   });
 
-  it('a file that does not exist is a clear error', async () => {
-    const result = await oscport(['start', '--config', join(dir, 'missing.yaml')]);
+  it.each([
+    ['a comment', '// the coordinator\n{"port": 9001}', 'line 1, column 1: expected a value'],
+    ['a value left out', '{\n  "port": 9001,\n  "host": \n}', 'line 4, column 1: expected a value'],
+    ['a missing comma', '{\n  "port": 9001\n  "host": "127.0.0.1"\n}', "line 3, column 3: expected ',' or '}' after a property"],
+    ['a trailing comma', '{"port": 9001,\n}', 'line 2, column 1: expected a property name in double quotes'],
+    ['an unquoted name', '{\n\tport: 9001}', 'line 2, column 2: expected a property name in double quotes'],
+    ['a string left open', '{"host": "127.0.0.1}', 'line 1, column 21: the string has no closing "'],
+    ['a line break inside a string', '{"host": "127.0.0.1\n"}', 'line 1, column 20: a control character inside a string'],
+    ['more after the end', '{"port": 9001}\n}', 'line 2, column 1: more after the end of the value'],
+    ['an empty file', '', 'line 1, column 1: the file ends where a value should be'],
+  ])('names the line and column of broken JSON: %s', async (mistake, text, where) => {
+    const path = file(`${mistake.replaceAll(' ', '-')}.json`, text);
+    const result = await oscport(['start', '--config', path]);
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain('cannot read it (ENOENT)');
+    expect(result.stderr.startsWith(`oscport: config file ${path}: not valid JSON at ${where}`), result.stderr).toBe(true);
+    expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
+  });
+
+  it('a file it cannot read is a clear error, in words rather than codes', async () => {
+    const missing = await oscport(['start', '--config', join(dir, 'missing.yaml')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toBe(`oscport: config file ${join(dir, 'missing.yaml')}: cannot read it: no such file or directory\n`);
+    const directory = await oscport(['start', '--config', dir]);
+    expect(directory.code).toBe(2);
+    expect(directory.stderr).toBe(`oscport: config file ${dir}: cannot read it: it is a directory\n`);
   });
 });
 

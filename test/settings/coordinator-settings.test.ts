@@ -16,6 +16,7 @@ describe("the coordinator's settings", () => {
       maxInstances: 4096,
       maxWaitingPerEndpoint: 512,
       logLevel: 'info',
+      logFile: '',
       assignTimeoutMs: 1000,
       assignTimeoutMaxMs: 16_000,
       assignResends: 5,

@@ -390,6 +390,28 @@ describe('runSimulation', () => {
     expect(formatSummary(summary)).toMatch(/^bound +6$/m);
   });
 
+  it('releases every instance that asked on its way out, after holding them, as plugins that exit cleanly', async () => {
+    const fake = await servingCoordinator(await freePorts(4));
+    const tempIds = Array.from({ length: 4 }, (_, n) => `sim-${process.pid}-${n}`);
+    let heldBound = 0;
+    const summary = await runSimulation({
+      plugins: 4,
+      coordinator: { host: HOST, port: fake.port },
+      juceBugRate: 0.5,
+      responsePort: await freePort(),
+      bindDelayMs: 0,
+      timeoutMs: WAIT_MS,
+      hold: async (held) => {
+        heldBound = held.bound;
+        expect(fake.queued('/aiplayer/release')).toEqual([]);
+      },
+    });
+    expect(summary.bound).toBe(4);
+    expect(heldBound).toBe(4);
+    const released = await Promise.all(tempIds.map(() => fake.next('/aiplayer/release')));
+    expect(released.map((message) => [message.tags, message.values[0]]).sort()).toEqual(tempIds.map((tempId) => ['s', tempId]));
+  });
+
   it('reports every instance failed when nothing answers before the timeout', async () => {
     const silent = await coordinator();
     const summary = await runSimulation({
@@ -400,6 +422,10 @@ describe('runSimulation', () => {
       timeoutMs: 100,
     });
     expect(summary).toMatchObject({ plugins: 3, buggy: 3, bound: 0, failed: 3, timeToAllBoundMs: null });
+    // They asked, so they release: a coordinator that heard them late must not keep their leases.
+    expect((await Promise.all([0, 1, 2].map(() => silent.next('/aiplayer/release')))).map((m) => m.values[0]).sort()).toEqual(
+      [0, 1, 2].map((n) => `sim-${process.pid}-${n}`),
+    );
     expect(summary.handshakeP50Ms).toBeNull();
     expect(formatSummary(summary)).toMatch(/^handshake p50 +n\/a$/m);
   });
