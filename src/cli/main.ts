@@ -17,6 +17,13 @@ const { version } = JSON.parse(readFileSync(new URL('../../../package.json', imp
 
 async function runStart(settings: CoordinatorSettings): Promise<void> {
   const { logger, reopen } = await openLogOutput(settings.logLevel, settings.logFile);
+  // Before the coordinator starts: a supervisor may signal as soon as it sees it listening.
+  const stopped = stopOnSignals(logger);
+  // logrotate moves the file away, then sends SIGHUP: the next lines go to a new file of the same name.
+  process.on('SIGHUP', () => {
+    reopen();
+    logger.info({ file: settings.logFile }, 'log file reopened');
+  });
   let coordinator: Coordinator;
   try {
     coordinator = await startCoordinator({ ...settings, logger });
@@ -24,12 +31,9 @@ async function runStart(settings: CoordinatorSettings): Promise<void> {
     await explainStartFailure(err, settings, logger);
     return;
   }
-  // logrotate moves the file away, then sends SIGHUP: the next lines go to a new file of the same name.
-  process.on('SIGHUP', () => {
-    reopen();
-    logger.info({ file: settings.logFile }, 'log file reopened');
-  });
-  stopOnSignals(coordinator, logger);
+  await stopped;
+  await coordinator.close();
+  process.exit(0);
 }
 
 async function explainStartFailure(err: unknown, settings: CoordinatorSettings, logger: Logger): Promise<void> {
@@ -51,19 +55,22 @@ async function explainStartFailure(err: unknown, settings: CoordinatorSettings, 
   process.exitCode = err instanceof SettingsError ? EXIT_USAGE : EXIT_FAILURE;
 }
 
-function stopOnSignals(coordinator: Coordinator, logger: Logger): void {
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      logger.warn({ signal }, 'second signal: exiting at once');
-      process.exit(EXIT_FAILURE);
-    }
-    stopping = true;
-    logger.info({ signal }, 'stopping');
-    void coordinator.close().then(() => process.exit(0));
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+/** Resolves at the first SIGINT or SIGTERM; a second one exits at once. */
+function stopOnSignals(logger: Logger): Promise<void> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        logger.warn({ signal }, 'second signal: exiting at once');
+        process.exit(EXIT_FAILURE);
+      }
+      stopping = true;
+      logger.info({ signal }, 'stopping');
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
 }
 
 export async function main(argv: readonly string[]): Promise<void> {

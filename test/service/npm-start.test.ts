@@ -1,0 +1,184 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import dgram from 'node:dgram';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { freshDataDir } from '../helpers/cli.js';
+import { Peer, s } from '../helpers/peer.js';
+import { freeUdpPort } from '../helpers/ports.js';
+
+/**
+ * `npm start` as a service manager, a terminal multiplexer or a script runs it, and stops it: by
+ * signalling npm's own PID. npm forwards SIGINT and SIGTERM to its direct child only, so the
+ * coordinator must be that child (the start script execs node), or it is never told, or is orphaned
+ * on its port when npm dies.
+ */
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** A build may be due (someone edited a source): the first start compiles, seconds on a busy machine. */
+const READY_WITHIN_MS = 120_000;
+const STOPPED_WITHIN_MS = 2000;
+
+const running: ChildProcess[] = [];
+const spawnedPids: number[] = [];
+
+afterEach(() => {
+  // Whatever a failed test left behind: npm, and the coordinator it started (orphaned or not).
+  for (const child of running.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const pid of spawnedPids.splice(0)) if (alive(pid)) process.kill(pid, 'SIGKILL');
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Every process below `pid` (Linux and macOS `ps`). */
+function descendants(pid: number): number[] {
+  const table = execFileSync('ps', ['-A', '-o', 'pid=,ppid='], { encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/).map(Number) as [number, number]);
+  const found: number[] = [];
+  const walk = (parent: number) => {
+    for (const [child, ppid] of table) {
+      if (ppid === parent) {
+        found.push(child);
+        walk(child);
+      }
+    }
+  };
+  walk(pid);
+  return found;
+}
+
+/** True when nothing holds the UDP port: an exclusive bind on it succeeds. */
+function portIsFree(port: number): Promise<boolean> {
+  const socket = dgram.createSocket('udp4');
+  return new Promise((resolve) => {
+    socket.once('error', () => resolve(false));
+    socket.bind({ port, address: '127.0.0.1', exclusive: true }, () => socket.close(() => resolve(true)));
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** `npm start -- --port P --data-dir D --log-level warn`; resolves once the coordinator answers a status query. */
+async function npmStart() {
+  const port = await freeUdpPort();
+  const npm = spawn('npm', ['start', '--', '--port', String(port), '--data-dir', freshDataDir(), '--log-level', 'warn'], {
+    cwd: ROOT,
+    // Read until npm exits: a coordinator whose stdout pipe is closed under it cannot log its stop.
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, npm_config_update_notifier: 'false' },
+  });
+  running.push(npm);
+  let output = '';
+  npm.stdout!.on('data', (chunk) => (output += chunk));
+  npm.stderr!.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<Exit>((resolve) => npm.once('exit', (code, signal) => resolve({ code, signal })));
+  let exit: Exit | undefined;
+  void exited.then((e) => (exit = e));
+
+  // With --log-level warn it logs nothing when it is up: ask it, as `oscport status` does.
+  const peer = await Peer.bind();
+  try {
+    const deadline = Date.now() + READY_WITHIN_MS;
+    for (let n = 0; ; n++) {
+      if (exit) throw new Error(`npm start exited (${JSON.stringify(exit)}) before the coordinator answered:\n${output}`);
+      if (Date.now() > deadline) throw new Error(`no answer from the coordinator within ${READY_WITHIN_MS} ms:\n${output}`);
+      peer.send(port, '/coordinator/status', s(`ready-${n}`));
+      try {
+        await peer.next('/coordinator/reply', 250);
+        break;
+      } catch {
+        // not up yet
+      }
+    }
+  } finally {
+    await peer.close();
+  }
+  // The coordinator and anything between it and npm, to check afterwards that none was left behind.
+  const below = descendants(npm.pid!);
+  spawnedPids.push(...below);
+  return { npm, port, below, exited, output: () => output };
+}
+
+describe('npm start, stopped by a signal to npm', () => {
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    it(`${signal} to npm's PID stops the coordinator cleanly: npm exits 0 and the port is free within 2 s`, async () => {
+      const { npm, port, below, exited, output } = await npmStart();
+      expect(below.length).toBeGreaterThan(0);
+      expect(await portIsFree(port)).toBe(false);
+
+      const signalledAt = Date.now();
+      npm.kill(signal);
+      const exit = await Promise.race([exited, sleep(STOPPED_WITHIN_MS).then(() => undefined)]);
+      let free = await portIsFree(port);
+      while (!free && Date.now() - signalledAt < STOPPED_WITHIN_MS) {
+        await sleep(25);
+        free = await portIsFree(port);
+      }
+
+      expect(exit, `how npm ended within ${STOPPED_WITHIN_MS} ms of ${signal} (undefined: still running):\n${output()}`).toEqual({ code: 0, signal: null });
+      expect(free, `UDP ${port} still held ${STOPPED_WITHIN_MS} ms after ${signal}`).toBe(true);
+      // No coordinator orphaned (nor any shell between npm and it).
+      expect(below.filter(alive)).toEqual([]);
+      // It stopped on the one signal, cleanly, not on a second one at once.
+      expect(output()).not.toMatch(/second signal/);
+    }, READY_WITHIN_MS + 30_000);
+  }
+});
+
+function hasCommand(name: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('npm start in a terminal', () => {
+  // Ctrl-C signals the terminal's whole foreground group, npm and the coordinator alike, and npm forwards its
+  // SIGINT to the coordinator too: it must still stop cleanly, once, not as on a second Ctrl-C (exit 1 at once).
+  // util-linux's script(1) gives it a terminal; Ctrl-C is the byte 0x03 typed into it.
+  it.skipIf(process.platform !== 'linux' || !hasCommand('script'))(
+    'Ctrl-C stops it cleanly: exit 0, one "stopping", the port free',
+    async () => {
+      const port = await freeUdpPort();
+      const command = `npm start -- --port ${port} --data-dir ${freshDataDir()}`;
+      const terminal = spawn('script', ['-qfec', command, '/dev/null'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+      running.push(terminal);
+      let output = '';
+      const listening = new Promise<void>((resolve) =>
+        terminal.stdout!.on('data', (chunk) => {
+          output += chunk;
+          if (output.includes('coordinator listening')) resolve();
+        }),
+      );
+      terminal.stderr!.on('data', (chunk) => (output += chunk));
+      const exited = new Promise<Exit>((resolve) => terminal.once('exit', (code, signal) => resolve({ code, signal })));
+      await Promise.race([listening, exited.then((e) => Promise.reject(new Error(`npm start ended (${JSON.stringify(e)}):\n${output}`)))]);
+      spawnedPids.push(...descendants(terminal.pid!));
+
+      terminal.stdin!.write('\x03');
+      const exit = await Promise.race([exited, sleep(STOPPED_WITHIN_MS).then(() => undefined)]);
+      const plain = output.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '');
+      expect(exit, plain).toEqual({ code: 0, signal: null });
+      expect(plain.match(/\bstopping\b/g)).toHaveLength(1);
+      expect(plain).toMatch(/coordinator stopped/);
+      expect(plain).not.toMatch(/second signal/);
+      expect(await portIsFree(port)).toBe(true);
+    },
+    READY_WITHIN_MS + 30_000,
+  );
+});
