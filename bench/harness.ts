@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { startCoordinator, type Coordinator } from '../src/main.js';
+import { startCoordinator, type Coordinator, type CoordinatorOptions } from '../src/main.js';
 
 /** What the benchmark and the profile share: the coordinator under test, the generators, one measured round. */
 
@@ -36,10 +36,10 @@ export interface BenchCoordinator {
   close(): Promise<void>;
 }
 
-/** As `oscport start` runs it (journal in a data dir), with a pool large enough for 4000 instances. */
-export async function startBenchCoordinator(): Promise<BenchCoordinator> {
+/** As `oscport start` runs it (journal in a data dir), with a pool large enough for 4000 instances; `options` override. */
+export async function startBenchCoordinator(options: CoordinatorOptions = {}): Promise<BenchCoordinator> {
   const dataDir = mkdtempSync(join(tmpdir(), 'oscport-bench-'));
-  const coordinator = await startCoordinator({ port: 0, poolLow: POOL_LOW, poolHigh: POOL_HIGH, reserved: [], dataDir });
+  const coordinator = await startCoordinator({ port: 0, poolLow: POOL_LOW, poolHigh: POOL_HIGH, reserved: [], dataDir, ...options });
   return {
     coordinator,
     close: async () => {
@@ -139,9 +139,9 @@ export interface LoadgenRun {
   release(): Promise<LoadgenResult>;
 }
 
-/** The lean generator in its own process (never sharing an event loop with the coordinator). */
-export function spawnLoadgen(mode: 'handshake' | 'echo', port: number, count: number): LoadgenRun {
-  const child = spawn(process.execPath, [LOADGEN, mode, String(port), String(count)], {
+/** The lean generator in its own process (never sharing an event loop with the coordinator); tempIDs are `prefix-N`. */
+export function spawnLoadgen(mode: 'handshake' | 'echo', port: number, count: number, prefix?: string): LoadgenRun {
+  const child = spawn(process.execPath, [LOADGEN, mode, String(port), String(count), ...(prefix === undefined ? [] : [prefix])], {
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
   let stdout = '';
