@@ -1,6 +1,6 @@
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import pino, { type DestinationStream, type Logger } from 'pino';
+import { makeDirectory } from './leases/persistence/files.js';
 import pretty from 'pino-pretty';
 import type { LogLevel } from './settings/index.js';
 
@@ -32,7 +32,7 @@ export async function openLogOutput(level: LogLevel, file: string, stream: NodeJ
   if (file === '') return { logger: createLogger(level, stream), reopen: () => {} };
   // sonic-boom's own mkdir fails without a word: make the directory here, where a failure can be told.
   try {
-    mkdirSync(dirname(file), { recursive: true });
+    makeDirectory(dirname(file));
   } catch (err) {
     throw new LogFileError(file, err as NodeJS.ErrnoException);
   }

@@ -44,4 +44,12 @@ describe('oscport start --log-file', () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(`cannot write the log file ${file}: it is a directory`);
   });
+
+  // Node 20's own recursive mkdir loops forever there: oscport makes directories itself.
+  it.skipIf(process.platform !== 'linux')('a log file or data directory where no directory can be made fails at once, not forever', async () => {
+    const log = await oscport(['start', '--port', String(await freeUdpPort()), '--data-dir', freshDataDir(), '--log-file', '/proc/oscport/no.log']);
+    expect(log).toMatchObject({ code: 1, stderr: 'oscport: cannot write the log file /proc/oscport/no.log: its directory cannot be made\n' });
+    const data = await oscport(['start', '--port', String(await freeUdpPort()), '--data-dir', '/proc/oscport/data']);
+    expect(data).toMatchObject({ code: 1, stderr: 'oscport: cannot create the data directory /proc/oscport/data: no such file or directory\n' });
+  });
 });

@@ -1,4 +1,5 @@
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { open as openFile } from 'node:fs/promises';
 
 /** The journal's file operations, each failing as one JournalError that names the path and says what it was doing. */
@@ -82,4 +83,24 @@ export function fsError(error: unknown, path: string, action: string): JournalEr
   const code = errorCode(error);
   if (code === 'EACCES' || code === 'EPERM') return new JournalError(path, `permission denied: cannot ${action} ${path} (check its owner and mode)`);
   return new JournalError(path, `cannot ${action} ${path}: ${error instanceof Error ? error.message : String(error)}`);
+}
+
+/**
+ * `mkdir -p`. Node 20's recursive mkdir never returns where the kernel refuses to create a
+ * directory in a parent that exists (anywhere under /proc): it tries the parent and the child
+ * again forever. So the parents are made first, then the directory itself on its own, which fails.
+ */
+export function makeDirectory(path: string, mode = 0o777): void {
+  try {
+    if (statSync(path).isDirectory()) return;
+  } catch {
+    // Not there yet: made below.
+  }
+  const parent = dirname(path);
+  if (parent !== path) makeDirectory(parent, mode);
+  try {
+    mkdirSync(path, { mode });
+  } catch (error) {
+    if (errorCode(error) !== 'EEXIST') throw error;
+  }
 }

@@ -1,4 +1,4 @@
-import { closeSync, fdatasyncSync, fsyncSync, mkdirSync, openSync, renameSync } from 'node:fs';
+import { closeSync, fdatasyncSync, fsyncSync, openSync, renameSync } from 'node:fs';
 import { open as openFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -19,7 +19,7 @@ import {
   type LeaseRecord,
 } from './format.js';
 import type { Logger } from '../../log.js';
-import { attempt, fsCall, fsError, JournalError, moveAside, readIfExists, rmQuietly, syncPath, syncPathAsync, writeAll } from './files.js';
+import { attempt, fsCall, fsError, JournalError, makeDirectory, moveAside, readIfExists, rmQuietly, syncPath, syncPathAsync, writeAll } from './files.js';
 import { acquireLock } from './lock.js';
 
 export { formatRecord, parseJournal, type JournalRecord, type JournalState, type LeaseRecord } from './format.js';
@@ -58,7 +58,7 @@ export function openJournal(
   const { logger, now = Date.now, compactEvery = 2000, maxRemembered = 4096, syncDelayMs = 200 } = options;
   const settings: Settings = { logger, now, compactEvery, maxRemembered, syncDelayMs };
   const path = join(dir, FILE_NAME);
-  fsCall(dir, 'create the data directory', () => mkdirSync(dir, { recursive: true, mode: 0o700 }));
+  fsCall(dir, 'create the data directory', () => makeDirectory(dir, 0o700));
   const lockPath = acquireLock(dir, logger);
   try {
     // Left by a crash mid-compaction, when the journal itself was still whole.
