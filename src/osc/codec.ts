@@ -184,6 +184,22 @@ function checkStructure(data: Uint8Array, start: number, end: number, limits: De
 }
 
 /**
+ * For a datagram that is one message: its first argument when that is a string, null when it is
+ * not, undefined when the datagram is not well-formed OSC (the full decoder then says why). It
+ * checks the same layout `decodeDatagram` does, without building the message: the hot path of
+ * plugin traffic needs only this and the bytes.
+ */
+export function firstString(data: Uint8Array): string | null | undefined {
+  if (data.byteLength === 0 || data[0] !== SLASH) return undefined;
+  notUtf8.length = 0;
+  if (checkStructure(data, 0, data.byteLength, DEFAULT_DECODE_LIMITS)) return undefined;
+  const tagsStart = readStringEnd(data, 0, data.byteLength);
+  if (data[tagsStart + 1] !== 0x73 || notUtf8[0] === 0) return null;
+  const valueStart = readStringEnd(data, tagsStart, data.byteLength);
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8', valueStart, data.indexOf(0, valueStart));
+}
+
+/**
  * Where argument `index` of a decoded message begins in `data` (the message's own bytes from there
  * on can be sent on as they are, without re-encoding). The message was checked when it was decoded.
  */

@@ -3,6 +3,7 @@ import osc from 'osc/src/osc.js';
 import { encode as nodeOscEncode, Message as NodeOscMessage } from 'node-osc';
 import {
   decodeDatagram,
+  firstString,
   encodeMessage,
   type DecodeErrorCode,
   type DecodeResult,
@@ -159,6 +160,29 @@ describe('golden datagrams (protocol/fixtures)', () => {
 });
 
 // ---- blobs and byteOffset (REFERENCE §4) ------------------------------------------------------
+
+describe('firstString: the hot path of plugin traffic', () => {
+  it('reads the first argument of a well-formed message, without building it', () => {
+    const telemetry = encodeMessage({ address: '/aiplayer/telemetry', args: [{ type: 's', value: 'TR1' }, { type: 'f', value: 0.5 }] });
+    expect(firstString(telemetry)).toBe('TR1');
+    expect(firstString(encodeMessage({ address: '/aiplayer/rms', args: [{ type: 'f', value: 0.5 }] }))).toBeNull();
+    expect(firstString(encodeMessage({ address: '/x', args: [] }))).toBeNull();
+  });
+
+  it('is undefined for whatever decodeDatagram would refuse, and for bundles', () => {
+    const telemetry = Buffer.from(encodeMessage({ address: '/aiplayer/telemetry', args: [{ type: 's', value: 'TR1' }, { type: 'f', value: 0.5 }] }));
+    expect(firstString(telemetry.subarray(0, telemetry.length - 4))).toBeUndefined();
+    expect(firstString(Buffer.concat([telemetry, Buffer.alloc(4)]))).toBeUndefined();
+    expect(firstString(Buffer.from('#bundle\0\0\0\0\0\0\0\0\0'))).toBeUndefined();
+    expect(firstString(new Uint8Array(0))).toBeUndefined();
+  });
+
+  it('is null when the first string is not UTF-8: it names no one', () => {
+    const bytes = Buffer.from(encodeMessage({ address: '/aiplayer/rms', args: [{ type: 's', value: 'TRZZ' }, { type: 'f', value: 0.5 }] }));
+    bytes[bytes.indexOf('ZZ')] = 0xff;
+    expect(firstString(bytes)).toBeNull();
+  });
+});
 
 describe('strings that are not UTF-8', () => {
   it('are decoded but marked, so identities can be refused; valid ones carry no mark', () => {
