@@ -101,6 +101,7 @@ export function makeDirectory(path: string, mode = 0o777): void {
   try {
     mkdirSync(path, { mode });
   } catch (error) {
-    if (errorCode(error) !== 'EEXIST') throw error;
+    // Made meanwhile by someone else is fine; a file in the way is not.
+    if (errorCode(error) !== 'EEXIST' || !statSync(path).isDirectory()) throw error;
   }
 }
