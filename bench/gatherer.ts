@@ -1,5 +1,6 @@
 import dgram from 'node:dgram';
 import { performance } from 'node:perf_hooks';
+import { messageHead, oscString } from '../src/osc/templates.js';
 
 /**
  * A lean controller for the calibration-gather benchmark (bench/relay.bench.ts): it runs
@@ -28,18 +29,12 @@ if (!(target > 0) || !(plugins > 0) || !(gathers > 0) || !(warmup >= 0) || !(tim
   process.exit(2);
 }
 
-function oscString(text: string): Buffer {
-  const bytes = Buffer.from(text, 'utf8');
-  const padded = Buffer.alloc((bytes.length + 4) & ~3);
-  bytes.copy(padded);
-  return padded;
-}
 /** An OSC string at `offset`: its text, and where the next argument starts. */
 function readString(data: Buffer, offset: number): [string, number] {
   const end = data.indexOf(0, offset);
   return [data.toString('utf8', offset, end), (end + 4) & ~3];
 }
-const QUERY_HEAD = Buffer.concat([oscString('/coordinator/query_rms'), oscString(',si')]);
+const QUERY_HEAD = messageHead('/coordinator/query_rms', 'si');
 const timeoutBytes = Buffer.alloc(4);
 timeoutBytes.writeInt32BE(timeoutMs);
 

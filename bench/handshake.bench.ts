@@ -88,6 +88,12 @@ interface HandshakeRound {
   resent: number;
   forcedReleases: number;
 }
+
+/** The coordinator's wall time for a round, and its CPU per handshake. */
+function perHandshake({ ms, cpuUs, userUs, systemUs }: Awaited<ReturnType<typeof verifiedSpan>['done']>, n: number) {
+  return { ms, cpuUsPerHandshake: cpuUs / n, userUsPerHandshake: userUs / n, systemUsPerHandshake: systemUs / n };
+}
+
 async function leanRound(n: number, measureHeap = false): Promise<HandshakeRound> {
   const generator = spawnLoadgen('handshake', coordinator.port, n);
   await generator.ready;
@@ -100,7 +106,7 @@ async function leanRound(n: number, measureHeap = false): Promise<HandshakeRound
   const span = verifiedSpan(coordinator, n);
   span.start();
   const result = await generator.go();
-  const { ms, cpuUs, userUs, systemUs } = await span.done;
+  const spent = await span.done;
   let heapPerLease: number | undefined;
   if (measureHeap) {
     gc();
@@ -111,10 +117,7 @@ async function leanRound(n: number, measureHeap = false): Promise<HandshakeRound
   check(final, n);
   const forcedReleases = await drained(coordinator);
   return {
-    ms,
-    cpuUsPerHandshake: cpuUs / n,
-    userUsPerHandshake: userUs / n,
-    systemUsPerHandshake: systemUs / n,
+    ...perHandshake(spent, n),
     clientMs: result.ms,
     clientCpuUs: result.cpuUsPerInstance,
     heapPerLease,
@@ -127,15 +130,10 @@ async function sdkRound(n: number): Promise<HandshakeRound> {
   const span = verifiedSpan(coordinator, n);
   const clients = spawnSdkClients(coordinator.port, n);
   span.start();
-  const { ms, cpuUs, userUs, systemUs } = await span.done;
+  const spent = await span.done;
   const clientMs = await clients.finished;
   const forcedReleases = await drained(coordinator);
-  return {
-    ms,
-    cpuUsPerHandshake: cpuUs / n,
-    userUsPerHandshake: userUs / n,
-    systemUsPerHandshake: systemUs / n,
-    clientMs, clientCpuUs: undefined, heapPerLease: undefined, resent: 0, forcedReleases };
+  return { ...perHandshake(spent, n), clientMs, clientCpuUs: undefined, heapPerLease: undefined, resent: 0, forcedReleases };
 }
 
 const { receiveBuffer } = coordinator.stats();

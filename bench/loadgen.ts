@@ -1,5 +1,6 @@
 import dgram from 'node:dgram';
 import { performance } from 'node:perf_hooks';
+import { messageHead, oscString } from '../src/osc/templates.js';
 
 /**
  * A lean load generator for the verified handshake, in the manner of ISC's
@@ -45,23 +46,16 @@ const prefix = prefixArg ?? `lg${process.pid.toString(36)}`;
 
 // ---- byte templates [PROTOCOL §1, §2, §4, §5, §7] ----
 
-function oscString(text: string): Buffer {
-  const bytes = Buffer.from(text, 'utf8');
-  const padded = Buffer.alloc((bytes.length + 4) & ~3);
-  bytes.copy(padded);
-  return padded;
-}
-const head = (address: string, tags: string) => Buffer.concat([oscString(address), oscString(tags)]);
-const REQUEST_HEAD = head('/aiplayer/request_port', ',sii');
-const ASSIGNMENT_HEAD = head('/aiplayer/port_assignment', ',sis');
+const REQUEST_HEAD = messageHead('/aiplayer/request_port', 'sii');
+const ASSIGNMENT_HEAD = messageHead('/aiplayer/port_assignment', 'sis');
 const ASSIGNED = oscString('assigned');
-const CONFIRM_HEAD = head('/aiplayer/port_confirmed', ',sis');
+const CONFIRM_HEAD = messageHead('/aiplayer/port_confirmed', 'sis');
 const BOUND = oscString('bound');
 const FAILED = oscString('failed');
-const PROBE_HEAD = head('/aiplayer/query_rms', ',s');
-const ANSWER_HEAD = head('/aiplayer/rms_response', ',ssf');
+const PROBE_HEAD = messageHead('/aiplayer/query_rms', 's');
+const ANSWER_HEAD = messageHead('/aiplayer/rms_response', 'ssf');
 const RMS_ZERO = Buffer.alloc(4); // float32 0.0
-const RELEASE_HEAD = head('/aiplayer/release', ',s');
+const RELEASE_HEAD = messageHead('/aiplayer/release', 's');
 const NO_PREFERENCE = Buffer.from([0xff, 0xff, 0xff, 0xff]); // int32 -1
 
 const startsWith = (data: Buffer, template: Buffer) =>

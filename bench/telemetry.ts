@@ -2,6 +2,7 @@ import dgram from 'node:dgram';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { bucketOf, HISTOGRAM_BUCKETS, percentiles, type Percentiles } from './histogram.js';
 import { monotonicMs, udpSocketDrops } from './procnet.js';
+import { messageHead, oscString } from '../src/osc/templates.js';
 
 /**
  * A lean telemetry generator with its two controllers, for the relay benchmark
@@ -57,13 +58,6 @@ interface Plan {
   sendAt: SharedArrayBuffer;
 }
 
-function oscString(text: string): Buffer {
-  const bytes = Buffer.from(text, 'utf8');
-  const padded = Buffer.alloc((bytes.length + 4) & ~3);
-  bytes.copy(padded);
-  return padded;
-}
-const head = (address: string, tags: string) => Buffer.concat([oscString(address), oscString(tags)]);
 const floats = (...values: number[]) => {
   const bytes = Buffer.alloc(4 * values.length);
   values.forEach((value, n) => bytes.writeFloatBE(value, 4 * n));
@@ -80,8 +74,8 @@ function runSender(plan: Plan): void {
   const perMs = (plugins * plan.rateHz * 2) / 1000;
   // One template per plugin and message; the sequence number is written into its last float before
   // each send. A send copies the bytes into the kernel at once (the buffer is reused a tick later).
-  const telemetryHead = head('/aiplayer/telemetry', ',sfffff');
-  const rmsHead = head('/aiplayer/rms', ',sf');
+  const telemetryHead = messageHead('/aiplayer/telemetry', 'sfffff');
+  const rmsHead = messageHead('/aiplayer/rms', 'sf');
   const telemetry: Buffer[] = [];
   const rms: Buffer[] = [];
   for (let p = 0; p < plugins; p++) {
@@ -229,8 +223,8 @@ async function runControllers(plan: Plan): Promise<void> {
     ),
   );
   const ports = sockets.map((socket) => socket.address().port);
-  const SUBSCRIBE = head('/coordinator/subscribe', ',');
-  const UNSUBSCRIBE = head('/coordinator/unsubscribe', ',');
+  const SUBSCRIBE = messageHead('/coordinator/subscribe', '');
+  const UNSUBSCRIBE = messageHead('/coordinator/unsubscribe', '');
   const until = async (done: () => boolean, send: () => void, timeoutMs: number) => {
     const giveUp = now() + timeoutMs;
     while (!done() && now() < giveUp) {

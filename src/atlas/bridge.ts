@@ -2,11 +2,11 @@ import { isIPv4 } from 'node:net';
 import type { SessionSettings } from '../../machines/atlas-session.js';
 import { realClock, type Clock } from '../clock.js';
 import { silentLogger, type Logger } from '../log.js';
+import { createRateLimitedLog } from '../rate-limited-log.js';
 import { createAtlasCounters, type AtlasCounters } from './counters.js';
 import { MeterSocket, type MeterSocketStatus } from './meter-socket.js';
-import { AtlasSession, type DeviceSubscription, type SessionState } from './session.js';
+import { AtlasSession, type DeviceSubscription, type SessionState, type Warn } from './session.js';
 import { SubscriptionTable } from './subscriptions.js';
-import { createThrottledWarn } from './throttle.js';
 
 export interface AtlasBridgeOptions {
   /** Address the meter socket binds (default 0.0.0.0: devices send to whichever address they were reached at). */
@@ -111,7 +111,8 @@ export async function createAtlasBridge(options: AtlasBridgeOptions): Promise<At
     batchPaceMs: options.batchPaceMs ?? 20,
   };
   const counters = createAtlasCounters();
-  const warn = createThrottledWarn(logger, WARN_INTERVAL_MS, () => clock.now());
+  const rateLimitedLog = createRateLimitedLog(logger, WARN_INTERVAL_MS, clock);
+  const warn: Warn = (kind, details, message) => rateLimitedLog(kind, 'warn', details, message);
   const subscriptions = new SubscriptionTable();
   const processors = new Map<string, Processor>();
   const meters = await MeterSocket.open({
@@ -215,6 +216,7 @@ export async function createAtlasBridge(options: AtlasBridgeOptions): Promise<At
       processors.clear();
       for (const { config } of all) meters.unroute(config.host);
       await Promise.all([...all.map(({ session }) => session.stop()), meters.close()]);
+      rateLimitedLog.close();
     },
   };
 }

@@ -5,7 +5,7 @@ import { describeHolders, findUdpPortHolders, type PortHolder } from '../net/por
 import { BindError, bindExclusive, closeSocket } from '../net/udp.js';
 import type { AtlasCounters } from './counters.js';
 import { datagramLines, parseLine, type AtlasMessage } from './protocol.js';
-import type { ThrottledWarn } from './throttle.js';
+import type { Warn } from './session.js';
 
 export interface MeterSocketOptions {
   host: string;
@@ -14,7 +14,7 @@ export interface MeterSocketOptions {
   rebindMs: number;
   clock: Clock;
   logger: Logger;
-  warn: ThrottledWarn;
+  warn: Warn;
   counters: AtlasCounters;
 }
 

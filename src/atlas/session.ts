@@ -5,7 +5,9 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { AtlasCounters } from './counters.js';
 import { encodeMessage, KEEPALIVE_PARAM, KEEPALIVE_REQUEST, LineSplitter, parseLine, type AtlasMessage, type Id } from './protocol.js';
-import type { ThrottledWarn } from './throttle.js';
+
+/** A warning a device or a stranger can cause, told at most once per interval per kind (see rate-limited-log). */
+export type Warn = (kind: string, details: Record<string, unknown>, message: string) => void;
 
 export type SessionState = 'connecting' | 'subscribing' | 'connected' | 'backoff' | 'stopped';
 
@@ -23,7 +25,7 @@ export interface AtlasSessionOptions {
   jitterSeed: number;
   clock: Clock;
   logger: Logger;
-  warn: ThrottledWarn;
+  warn: Warn;
   counters: AtlasCounters;
   /** A value from the device, by TCP or UDP, for any parameter but the keep-alive. */
   onValue(param: string, value: number | string): void;

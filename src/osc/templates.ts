@@ -9,7 +9,8 @@ import { ADDRESS, type ErrorCode } from './wire.js';
 
 const PAD = Buffer.alloc(4);
 
-function prefix(address: string, tags: string): Buffer {
+/** An address and its type tags (without the comma), encoded once for messages of one shape. */
+export function messageHead(address: string, tags: string): Buffer {
   return Buffer.concat([oscString(address), oscString(`,${tags}`)]);
 }
 
@@ -29,9 +30,9 @@ function writeString(target: Buffer, offset: number, value: string): number {
   return end;
 }
 
-const PORT_ASSIGNMENT = prefix(ADDRESS.port_assignment, 'sis');
-const PORT_ERROR = prefix(ADDRESS.port_error, 'sss');
-const QUERY_RMS = prefix(ADDRESS.query_rms, 's');
+const PORT_ASSIGNMENT = messageHead(ADDRESS.port_assignment, 'sis');
+const PORT_ERROR = messageHead(ADDRESS.port_error, 'sss');
+const QUERY_RMS = messageHead(ADDRESS.query_rms, 's');
 
 /** [PROTOCOL §2] `/aiplayer/port_assignment ,sis tempID port status`: exactly three arguments. */
 export function portAssignment(tempId: string, port: number, status: 'assigned' | 'error'): Buffer {

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createAtlasBridge, type AtlasBridge, type AtlasBridgeOptions } from '../../src/atlas/bridge.js';
 import { startAtlasSimulator, type AtlasSimulatorOptions } from '../../src/atlas/simulator.js';
 import { bindExclusive, closeSocket } from '../../src/net/udp.js';
-import { captureLogs } from './helpers.js';
+import { collectLogs } from '../helpers/logs.js';
 
 /** Short waits, so a dead link, a reconnect or a rebind takes a fraction of a second. */
 const FAST = {
@@ -29,7 +29,7 @@ interface Reading {
 
 async function bridgeOnLoopback(options: Partial<AtlasBridgeOptions> = {}) {
   const readings: Reading[] = [];
-  const { lines, logger } = captureLogs();
+  const { lines, logger } = collectLogs();
   const bridge: AtlasBridge = await createAtlasBridge({
     meterHost: '127.0.0.1',
     meterPort: 0,

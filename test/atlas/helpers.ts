@@ -1,26 +1,6 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { Writable } from 'node:stream';
-import pino, { type Logger } from 'pino';
 import { LineSplitter } from '../../src/atlas/protocol.js';
-
-export interface LogLine {
-  level: number;
-  msg: string;
-  [key: string]: unknown;
-}
-
-/** A pino logger whose JSON lines are kept, parsed, for assertions. */
-export function captureLogs(level = 'info'): { lines: LogLine[]; logger: Logger } {
-  const lines: LogLine[] = [];
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      lines.push(JSON.parse(String(chunk)) as LogLine);
-      done();
-    },
-  });
-  return { lines, logger: pino({ level }, stream) };
-}
 
 /** A UDP socket on loopback that keeps what it receives, as text with its source address. */
 export async function udpListener(host = '127.0.0.1'): Promise<{ port: number; received: { from: string; text: string }[]; close(): Promise<void> }> {

@@ -2,7 +2,8 @@ import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { buildAtlasSimCommand, DEFAULT_METERS_TEXT, parseParamRanges } from '../../src/atlas/simulator-command.js';
 import { DEFAULT_METERS } from '../../src/atlas/simulator.js';
-import { captureLogs, lineClient, udpListener } from './helpers.js';
+import { collectLogs } from '../helpers/logs.js';
+import { lineClient, udpListener } from './helpers.js';
 
 describe('parseParamRanges', () => {
   it('expands Name_A..B ranges and single names, in order, without duplicates', () => {
@@ -36,7 +37,7 @@ describe('parseParamRanges', () => {
 describe('atlas-sim command', () => {
   it('runs a simulator with the flags given until SIGINT', async () => {
     const meters = await udpListener();
-    const { lines, logger } = captureLogs();
+    const { lines, logger } = collectLogs();
     const signals = new EventEmitter();
     const args = ['--host', '127.0.0.2', '--tcp-port', '0', '--meter-port', String(meters.port), '--meters', 'ZoneMeter_0..1', '--rate', '100'];
     const running = buildAtlasSimCommand({ logger, signals }).parseAsync(args, { from: 'user' });

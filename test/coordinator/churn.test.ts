@@ -1,29 +1,21 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { churn } from '../../bench/churn.js';
 import { RANGES, testCoordinator } from '../helpers/coordinator.js';
 import { ManualPlugin } from '../helpers/manual-plugin.js';
+import { testDataDir } from '../helpers/temp-dir.js';
 
-const dirs: string[] = [];
 const closers: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   await Promise.all(closers.splice(0).map((close) => close()));
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
-
-function dataDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'oscport-churn-'));
-  dirs.push(dir);
-  return dir;
-}
 
 const journalLines = (dir: string) => readFileSync(join(dir, 'leases.jsonl'), 'utf8').split('\n').length - 1;
 
 describe('churn', () => {
   it('10,000 distinct tempIDs bind and release: the journal stays within live + remembered + header', async () => {
-    const dir = dataDir();
+    const dir = testDataDir('churn');
     const c = await testCoordinator(RANGES.churn, { dataDir: dir });
     const result = await churn({ port: c.port, cycles: 10_000, concurrency: 32 });
     expect(result.cycles).toBe(10_000);
@@ -41,7 +33,7 @@ describe('crash loops', () => {
     // re-verification (8 probes, 25.5 s) is far longer than that, and than the coordinator lives in the loop.
     const settings = { livenessIntervalMs: 2000, probeTimeoutMs: 100, probeAttempts: 8, livenessProbes: 3 };
     const windowMs = 2000 + 700;
-    const dir = dataDir();
+    const dir = testDataDir('churn');
     let c = await testCoordinator(RANGES.crashloop, { ...settings, dataDir: dir });
     const port = c.port;
     const plugins = await Promise.all(Array.from({ length: 30 }, (_, n) => ManualPlugin.create(`gone-${n}`, port)));

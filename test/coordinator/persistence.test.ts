@@ -1,6 +1,5 @@
 import { once } from 'node:events';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { requestPort, type PortLease } from '../../src/sdk/request-port.js';
@@ -11,20 +10,13 @@ import { collectLogs } from '../helpers/logs.js';
 import { ManualPlugin } from '../helpers/manual-plugin.js';
 import { i, Peer, s } from '../helpers/peer.js';
 import { freeUdpPort } from '../helpers/ports.js';
+import { testDataDir } from '../helpers/temp-dir.js';
 
 const RANGE = RANGES.persistence;
-const dirs: string[] = [];
 const closers: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   await Promise.all(closers.splice(0).map((close) => close()));
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
-
-function dataDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'oscport-persist-'));
-  dirs.push(dir);
-  return dir;
-}
 
 async function lease(tempId: string, port: number): Promise<PortLease> {
   const l = await requestPort({ tempId, coordinator: { host: '127.0.0.1', port } });
@@ -43,7 +35,7 @@ const FAST = { probeTimeoutMs: 40, probeAttempts: 2 };
 
 describe('leases across restarts', () => {
   it('a live instance keeps its port after a restart; a dead one is reclaimed; an unconfirmed offer is dropped', async () => {
-    const dir = dataDir();
+    const dir = testDataDir('persist');
     const first = await testCoordinator(RANGE, { ...FAST, dataDir: dir });
     const port = first.port;
     const alive = await lease('alive', port);
@@ -71,7 +63,7 @@ describe('leases across restarts', () => {
   });
 
   it('a tempID seen in an earlier session gets its old port back', async () => {
-    const dir = dataDir();
+    const dir = testDataDir('persist');
     const first = await testCoordinator(RANGE, { dataDir: dir });
     const port = first.port;
     const before = await requestPort({ tempId: 'regular', coordinator: { host: '127.0.0.1', port } });
@@ -87,7 +79,7 @@ describe('leases across restarts', () => {
   });
 
   it('restores past a torn last line, and the restored lease is verified by probe', async () => {
-    const dir = dataDir();
+    const dir = testDataDir('persist');
     const coordinatorPort = await freeUdpPort();
     const survivor = await plugin('survivor', coordinatorPort);
     const port = RANGE[0] + 40;
@@ -118,7 +110,7 @@ describe('leases across restarts', () => {
   });
 
   it('a corrupt journal is reported with its path and moved aside, and what is valid in it is restored', async () => {
-    const dir = dataDir();
+    const dir = testDataDir('persist');
     const coordinatorPort = await freeUdpPort();
     const keeper = await plugin('keeper', coordinatorPort);
     const port = RANGE[0] + 50;
@@ -139,7 +131,7 @@ describe('leases across restarts', () => {
   });
 
   it('refuses a data directory another running coordinator holds', async () => {
-    const dir = dataDir();
+    const dir = testDataDir('persist');
     await testCoordinator(RANGE, { dataDir: dir });
     await expect(testCoordinator(RANGE, { dataDir: dir })).rejects.toBeInstanceOf(JournalError);
     await expect(testCoordinator(RANGE, { dataDir: dir })).rejects.toThrow(`PID ${process.pid}`);

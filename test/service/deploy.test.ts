@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { CLI } from '../helpers/cli.js';
+import { hasCommand } from '../helpers/system.js';
 
 /** deploy/: the systemd user unit and the launchd agent, as the install lines in their headers make them. */
 
@@ -32,15 +33,6 @@ async function installed(text: string, bindir: string, home: string): Promise<st
   command = command.replace(/ > \S+$/, '');
   expect(command).toMatch(/^sed -e .* deploy\/\S+$/);
   return (await run('sh', ['-c', command], { cwd: ROOT, env: { ...process.env, bindir, HOME: home } })).stdout;
-}
-
-function hasCommand(name: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** The flags a service passes to `oscport start`, checked by the CLI itself (--print-config exits 0 on good ones). */

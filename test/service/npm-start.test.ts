@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { freshDataDir } from '../helpers/cli.js';
 import { Peer, s } from '../helpers/peer.js';
 import { freeUdpPort } from '../helpers/ports.js';
+import { hasCommand } from '../helpers/system.js';
 
 /**
  * `npm start` as a service manager, a terminal multiplexer or a script runs it, and stops it: by
@@ -137,15 +138,6 @@ describe('npm start, stopped by a signal to npm', () => {
     }, READY_WITHIN_MS + 30_000);
   }
 });
-
-function hasCommand(name: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('npm start in a terminal', () => {
   // Ctrl-C signals the terminal's whole foreground group, npm and the coordinator alike, and npm forwards its
