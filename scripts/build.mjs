@@ -5,7 +5,7 @@
 // that stamp, so a start with a current build costs a directory walk (a few ms), not a compile (seconds).
 // `--check` only says whether the build is current (exit 0) or why not (exit 1).
 import { spawnSync } from 'node:child_process';
-import { readdirSync, realpathSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, readdirSync, realpathSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,6 +59,13 @@ export function staleness() {
   return undefined;
 }
 
+/** The files package.json names as its commands. */
+function packageBins() {
+  const { bin } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+  if (bin === undefined) return [];
+  return typeof bin === 'string' ? [bin] : Object.values(bin);
+}
+
 function build() {
   const began = new Date();
   let tsc;
@@ -70,6 +77,8 @@ function build() {
   }
   const result = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
   if (result.status !== 0) return result.status ?? 1;
+  // tsc writes new files 0644: `npx oscport` in a fresh clone runs the bin itself, and needs it executable.
+  for (const bin of packageBins()) chmodSync(join(root, bin), 0o755);
   writeFileSync(stamp, `built by scripts/build.mjs; began ${began.toISOString()}\n`);
   utimesSync(stamp, began, began);
   return 0;

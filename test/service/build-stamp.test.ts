@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -54,7 +54,7 @@ beforeEach(() => {
   copyFileSync(join(ROOT, 'scripts/build.mjs'), join(project, 'scripts/build.mjs'));
   // typescript, as the checkout has it.
   symlinkSync(join(ROOT, 'node_modules'), join(project, 'node_modules'), 'dir');
-  write('package.json', '{ "name": "stamp-test", "type": "module" }\n');
+  write('package.json', '{ "name": "stamp-test", "type": "module", "bin": { "stamp-test": "dist/src/cli/main.js" } }\n');
   write('tsconfig.json', JSON.stringify({ compilerOptions: { target: 'ES2022', lib: ['ES2022'], types: [], skipLibCheck: true, module: 'NodeNext', strict: true, rootDir: '.', outDir: 'dist', noEmit: true } }));
   write('tsconfig.build.json', JSON.stringify({ extends: './tsconfig.json', compilerOptions: { noEmit: false }, include: ['src', 'machines'] }));
   write('src/a.ts', 'export const a: number = 1;\n');
@@ -84,6 +84,11 @@ describe('the build stamp', () => {
     expect(await script('--check')).toMatchObject({ code: 1, stdout: 'src/a.ts is newer than the last build\n' });
     expect(await script('--if-stale')).toMatchObject({ code: 0, stderr: 'oscport: building (src/a.ts is newer than the last build)\n' });
     expect(await script('--check')).toMatchObject({ code: 0, stdout: 'current\n' });
+  }, 60_000);
+
+  it('leaves the command package.json names executable, as `npx oscport` in a fresh clone runs it', async () => {
+    expect(await script()).toMatchObject({ code: 0 });
+    expect(statSync(join(project, 'dist/src/cli/main.js')).mode & 0o111).toBe(0o111);
   }, 60_000);
 
   it('a failed build leaves no new stamp, so the next start tries again', async () => {
