@@ -208,3 +208,23 @@ export function udpReceiveDrops(): number | null {
 }
 
 export const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+/** A bench child with an IPC channel: `next(type)` resolves at its next message of that type, `go` starts it. */
+export function spawnIpcChild(script: string, childArgs: Array<string | number>) {
+  const child = spawn(process.execPath, [script, ...childArgs.map(String)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const next = <T>(type: string) => {
+    const message = new Promise<T>((resolve, reject) => {
+      const listener = (m: { type?: string }) => {
+        if (m?.type !== type) return;
+        child.off('message', listener);
+        resolve(m as T);
+      };
+      child.on('message', listener);
+      void exited.then((code) => reject(new Error(`${script} exited (${code}) before "${type}"`)));
+    });
+    message.catch(() => {}); // reported where it is awaited
+    return message;
+  };
+  return { next, go: () => child.send('go'), send: (message: object) => child.send(message), exited };
+}

@@ -1,10 +1,9 @@
-import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { cpus } from 'node:os';
 import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { GatherResult } from './gatherer.js';
-import { drained, median, spawnLoadgen, startBenchCoordinator, type LoadgenRun } from './harness.js';
+import { drained, median, spawnIpcChild, spawnLoadgen, startBenchCoordinator, type LoadgenRun } from './harness.js';
 import { mergeHistograms, percentiles, type Percentiles } from './histogram.js';
 import { cpuPressureUs, udpSocketDrops } from './procnet.js';
 import type { TelemetryResult } from './telemetry.js';
@@ -55,27 +54,6 @@ const gathers = Number(args[5] ?? 200);
 if (![plugins, rounds, seconds, gatherPlugins, gathers, ...headroom].every((n) => n > 0) || plugins > 4000 || gatherPlugins > 4000) {
   process.stderr.write('usage: node relay.bench.js [PLUGINS [ROUNDS [SECONDS [HEADROOM [GATHER_PLUGINS [GATHERS]]]]]]\n');
   process.exit(2);
-}
-
-// ---- children over IPC ----
-
-function spawnChild(script: string, childArgs: Array<string | number>) {
-  const child = spawn(process.execPath, [script, ...childArgs.map(String)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const next = <T>(type: string) => {
-    const message = new Promise<T>((resolve, reject) => {
-      const listener = (m: { type?: string }) => {
-        if (m?.type !== type) return;
-        child.off('message', listener);
-        resolve(m as T);
-      };
-      child.on('message', listener);
-      void exited.then((code) => reject(new Error(`${script} exited (${code}) before "${type}"`)));
-    });
-    message.catch(() => {}); // reported where it is awaited
-    return message;
-  };
-  return { next, go: () => child.send('go'), exited };
 }
 
 async function bindPlugins(count: number, prefix: string): Promise<LoadgenRun> {
@@ -144,7 +122,7 @@ function relayCounters(mode: Mode) {
 
 async function relayRound(mode: Mode, rateHz: number): Promise<Round> {
   const target = mode === 'raw' ? rawPort : coordinator.port;
-  const child = spawnChild(TELEMETRY, [mode, target, plugins, rateHz, seconds, WARMUP_S, RELAY_PREFIX]);
+  const child = spawnIpcChild(TELEMETRY, [mode, target, plugins, rateHz, seconds, WARMUP_S, RELAY_PREFIX]);
   const { controllers } = await child.next<{ controllers: number[] }>('ready');
   if (mode === 'raw') rawTargets = controllers;
   const done = child.next<{ result: TelemetryResult }>('done');
@@ -220,7 +198,7 @@ await drained(coordinator);
 // ---- the gather ----
 
 const gatherLoad = await bindPlugins(gatherPlugins, GATHER_PREFIX);
-const gatherer = spawnChild(GATHERER, [coordinator.port, gatherPlugins, gathers, GATHER_WARMUP, GATHER_TIMEOUT_MS, GATHER_GAP_MS]);
+const gatherer = spawnIpcChild(GATHERER, [coordinator.port, gatherPlugins, gathers, GATHER_WARMUP, GATHER_TIMEOUT_MS, GATHER_GAP_MS]);
 await gatherer.next('ready');
 const measuring = gatherer.next('measuring');
 const gatherDone = gatherer.next<{ result: GatherResult }>('done');

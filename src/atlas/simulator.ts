@@ -24,7 +24,7 @@ export interface AtlasSimulatorOptions {
   meterPort?: number;
   /** Meter params it has (default SourceMeter_0..13 and ZoneMeter_0..7). */
   meters?: readonly string[];
-  /** Meter updates per second per subscribed meter (default 20). */
+  /** Meter updates per second per subscribed meter (default 20; 0 sends none, for a benchmark that sends its own). */
   rateHz?: number;
   logger?: Logger;
 }
@@ -209,7 +209,7 @@ export async function startAtlasSimulator(options: AtlasSimulatorOptions = {}): 
       }
     }
   };
-  const timer = setInterval(tick, 1000 / rateHz);
+  const timer = rateHz > 0 ? setInterval(tick, 1000 / rateHz) : undefined;
 
   return {
     host,
