@@ -1,6 +1,6 @@
 import dgram from 'node:dgram';
-import { performance } from 'node:perf_hooks';
 import { messageHead, oscString } from '../src/osc/templates.js';
+import { monotonicMs } from './procnet.js';
 
 /**
  * A lean controller for the calibration-gather benchmark (bench/relay.bench.ts): it runs
@@ -16,6 +16,7 @@ import { messageHead, oscString } from '../src/osc/templates.js';
  * reports `measuring`, runs GATHERS more, reports `done` with their times and exits.
  */
 const HOST = '127.0.0.1';
+const now = monotonicMs();
 
 const [portText, pluginsText, gathersText, warmupText, timeoutText, gapText] = process.argv.slice(2);
 const target = Number(portText);
@@ -41,6 +42,8 @@ timeoutBytes.writeInt32BE(timeoutMs);
 export interface GatherResult {
   /** Send to last part, ms, per measured gather. */
   ms: number[];
+  /** When each was sent (CLOCK_MONOTONIC ms, to be set beside the machine's pauses). */
+  startedAt: number[];
   /** Per measured gather: plugins that answered, and those reported silent. */
   answered: number[];
   missing: number[];
@@ -83,7 +86,7 @@ socket.on('message', (data) => {
   if (rms) pending.answered += entries;
   else pending.missing += entries;
   if (pending.seen.size === pending.parts) {
-    pending.doneAt = performance.now();
+    pending.doneAt = now();
     pending.resolve();
   }
 });
@@ -93,7 +96,7 @@ socket.setRecvBufferSize(1024 * 1024);
 async function gather(n: number): Promise<Pending> {
   const queryId = `bench-${process.pid}-${n}`;
   const done = new Promise<void>((resolve) => {
-    pending = { queryId, sentAt: performance.now(), parts: 0, seen: new Set(), answered: 0, missing: 0, doneAt: NaN, resolve };
+    pending = { queryId, sentAt: now(), parts: 0, seen: new Set(), answered: 0, missing: 0, doneAt: NaN, resolve };
   });
   const give = setTimeout(() => pending?.resolve(), timeoutMs + 2000);
   socket.send([QUERY_HEAD, oscString(queryId), timeoutBytes], target, HOST);
@@ -114,10 +117,11 @@ for (let n = 0; n < warmup; n++) {
   await pause();
 }
 process.send?.({ type: 'measuring' });
-const result: GatherResult = { ms: [], answered: [], missing: [], parts: 0, errors };
+const result: GatherResult = { ms: [], startedAt: [], answered: [], missing: [], parts: 0, errors };
 for (let n = 0; n < gathers; n++) {
   const one = await gather(warmup + n);
   result.ms.push(one.doneAt - one.sentAt); // NaN when it never completed
+  result.startedAt.push(one.sentAt);
   result.answered.push(one.answered);
   result.missing.push(one.missing);
   result.parts = Math.max(result.parts, one.parts);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { startCoordinator, type Coordinator, type CoordinatorOptions } from '../src/main.js';
+import type { Pause } from './pauses.js';
 
 /** What the benchmark and the profile share: the coordinator under test, the generators, one measured round. */
 
@@ -226,5 +227,21 @@ export function spawnIpcChild(script: string, childArgs: Array<string | number>)
     message.catch(() => {}); // reported where it is awaited
     return message;
   };
-  return { next, go: () => child.send('go'), send: (message: object) => child.send(message), exited };
+  return { next, go: () => child.send('go'), send: (message: object) => child.send(message), kill: () => child.kill(), exited };
+}
+
+const SENTINEL = fileURLToPath(new URL('./sentinel.js', import.meta.url));
+
+/** The machine's pauses (bench/sentinel.ts), watched from now until `stop`. */
+export async function startSentinel() {
+  const sentinel = spawnIpcChild(SENTINEL, []);
+  await sentinel.next('ready');
+  return {
+    async pauses(from: number, to: number): Promise<Pause[]> {
+      const answer = sentinel.next<{ pauses: Pause[] }>('pauses');
+      sentinel.send({ type: 'pauses', from, to });
+      return (await answer).pauses;
+    },
+    stop: () => sentinel.kill(),
+  };
 }

@@ -1,6 +1,7 @@
 import dgram from 'node:dgram';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { bucketOf, HISTOGRAM_BUCKETS, percentiles, type Percentiles } from './histogram.js';
+import { disturbedSpans, within, type Pause } from './pauses.js';
 import { monotonicMs, udpSocketDrops } from './procnet.js';
 import { messageHead, oscString } from '../src/osc/templates.js';
 
@@ -32,8 +33,10 @@ import { messageHead, oscString } from '../src/osc/templates.js';
  *
  * Under a parent with an IPC channel: reports `ready` (with the controllers' ports) once every
  * socket is bound, waits for `go`, sends WARMUP_S + SECONDS of traffic, waits for the last
- * arrivals (1 s at most), reports `done` with the results and exits. Only messages sent after
- * the warm-up count for loss, throughput and latency.
+ * arrivals (1 s at most), asks for the machine's pauses over the measured span (`measured`,
+ * answered by `pauses`: bench/sentinel.ts), reports `done` with the results and exits. Only
+ * messages sent after the warm-up count for loss, throughput and latency; the latency is given
+ * over all of them, and over those sent outside the machine's pauses (bench/pauses.ts).
  */
 const HOST = '127.0.0.1';
 /** Sockets the plugins send from, each connected to PORT (the relay sees many sources, like real plugins). */
@@ -167,6 +170,22 @@ export interface TelemetryResult {
   maxMs: number;
   /** This process's CPU (both threads) per message sent. */
   cpuUsPerMessage: number;
+  /** The machine's pauses during the measured span; the latency of the arrivals of messages sent outside them. */
+  pauses: Pause[];
+  calm: { share: number; latency: Percentiles; histogram: number[]; maxMs: number };
+}
+
+/** The machine's pauses over [from, to], from the parent's sentinel. */
+function machinePauses(from: number, to: number): Promise<Pause[]> {
+  return new Promise((resolve) => {
+    const listener = (message: { type?: string; pauses?: Pause[] }) => {
+      if (message?.type !== 'pauses') return;
+      process.off('message', listener);
+      resolve(message.pauses!);
+    };
+    process.on('message', listener);
+    process.send!({ type: 'measured', from, to });
+  });
 }
 
 async function runControllers(plan: Plan): Promise<void> {
@@ -280,6 +299,11 @@ async function runControllers(plan: Plan): Promise<void> {
   }
 
   // ---- results ----
+  const pauses = parent ? await machinePauses(sendAt[warmCount]!, now()) : [];
+  const disturbed = disturbedSpans(pauses);
+  const calmHistogram = new Array<number>(HISTOGRAM_BUCKETS).fill(0);
+  let calmMaxMs = 0;
+  let calmSent = 0;
   const measured = total - warmCount;
   const measuredSeconds = (sendAt[total - 1]! - sendAt[warmCount]!) / 1000;
   const histogram = new Array<number>(HISTOGRAM_BUCKETS).fill(0);
@@ -288,12 +312,17 @@ async function runControllers(plan: Plan): Promise<void> {
     const lat = latencies[c]!;
     let receivedMeasured = 0;
     for (let k = warmCount; k < total; k++) {
+      const calm = !within(sendAt[k]!, disturbed);
+      if (calm && c === 0) calmSent++;
       if (lat[k] === 0) continue;
       receivedMeasured++;
       const ms = lat[k]!;
       const b = bucketOf(ms);
       histogram[b] = histogram[b]! + 1;
       if (ms > maxMs) maxMs = ms;
+      if (!calm) continue;
+      calmHistogram[b] = calmHistogram[b]! + 1;
+      if (ms > calmMaxMs) calmMaxMs = ms;
     }
     return {
       port: ports[c]!,
@@ -324,6 +353,8 @@ async function runControllers(plan: Plan): Promise<void> {
     histogram,
     maxMs,
     cpuUsPerMessage: (cpu.user + cpu.system) / sender.sent!,
+    pauses,
+    calm: { share: calmSent / measured, latency: percentiles(calmHistogram, calmMaxMs), histogram: calmHistogram, maxMs: calmMaxMs },
   };
   await worker.terminate();
   for (const socket of sockets) socket.close();
