@@ -13,12 +13,21 @@ export interface ControllerEvents {
   track: [{ tempId: string; trackId: string }];
   /** A `/coordinator/error` about something this controller sent. */
   refused: [{ code: string; detail: string; requestAddress: string }];
+  /** Renewals of the subscription went unanswered (the coordinator stopped, or cannot be reached). Renewing goes on. */
+  lost: [];
+  /** A renewal was answered again after `lost`: a coordinator that came back has registered this controller anew. */
+  regained: [];
 }
+
+/** Renewals in a row left unanswered before the coordinator counts as lost. */
+const UNANSWERED_RENEWALS = 2;
 
 /** A controller of the coordinator (PROTOCOL §11-§14), as the CLI's send, tail and calibrate-rms use it. */
 export class ControllerClient extends EventEmitter<ControllerEvents> {
   private subscribed: ((renewWithinMs: number) => void) | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
+  private lastAnswerAt = 0;
+  private lost = false;
   private readonly gathers = new Map<string, (message: DecodedMessage) => void>();
   /** How to fail each wait for an answer (subscribing, gathering) when the coordinator cannot be reached. */
   private readonly waiting = new Set<(err: Error) => void>();
@@ -32,6 +41,7 @@ export class ControllerClient extends EventEmitter<ControllerEvents> {
     // Connected: a send nobody receives comes back as ECONNREFUSED, which ends every wait at once.
     socket.on('error', (err) => {
       for (const fail of [...this.waiting]) fail(unreachable(coordinator, err));
+      if (this.renewTimer !== undefined) this.markLost();
     });
   }
 
@@ -40,14 +50,23 @@ export class ControllerClient extends EventEmitter<ControllerEvents> {
     return new ControllerClient(coordinator, await connectedSocket(coordinator));
   }
 
-  /** Registers, and renews well within the interval the coordinator gives, until `close`. */
+  /**
+   * Registers, and renews well within the interval the coordinator gives, until `close`. When renewals go
+   * unanswered it says so (`lost`) and keeps renewing, which registers it again with a coordinator that restarts
+   * (`regained`).
+   */
   subscribe(timeoutMs = 2000): Promise<number> {
     return this.waitFor<number>(timeoutMs, `no answer to ${ROUTING_ADDRESS.subscribe} within ${timeoutMs} ms`, (settle) => {
       this.subscribed = settle;
       this.send(ROUTING_ADDRESS.subscribe);
     })
       .then((renewWithinMs) => {
-        this.renewTimer = setInterval(() => this.send(ROUTING_ADDRESS.subscribe), Math.max(500, renewWithinMs / 3));
+        const renewMs = Math.max(500, renewWithinMs / 3);
+        this.lastAnswerAt = Date.now();
+        this.renewTimer = setInterval(() => {
+          if (Date.now() - this.lastAnswerAt > UNANSWERED_RENEWALS * renewMs) this.markLost();
+          this.send(ROUTING_ADDRESS.subscribe);
+        }, renewMs);
         return renewWithinMs;
       })
       .finally(() => (this.subscribed = undefined));
@@ -113,6 +132,12 @@ export class ControllerClient extends EventEmitter<ControllerEvents> {
     await closeSocket(this.socket);
   }
 
+  private markLost(): void {
+    if (this.lost) return;
+    this.lost = true;
+    this.emit('lost');
+  }
+
   private send(address: string, ...args: Array<OscArg | (() => void)>): void {
     const done = typeof args.at(-1) === 'function' ? (args.pop() as () => void) : undefined;
     const bytes = encodeMessage({ address, args: args as OscArg[] });
@@ -126,7 +151,12 @@ export class ControllerClient extends EventEmitter<ControllerEvents> {
       const values = message.args.map((arg) => arg.value);
       switch (message.address) {
         case ROUTING_ADDRESS.subscribed:
+          this.lastAnswerAt = Date.now();
           this.subscribed?.(values[0] as number);
+          if (this.lost) {
+            this.lost = false;
+            this.emit('regained');
+          }
           break;
         case ROUTING_ADDRESS.lease:
           this.emit('lease', { tempId: values[0] as string, port: values[1] as number, state: values[2] as string });

@@ -52,6 +52,9 @@ export function registerRoutingCommands(program: Command, io: AdminIo = { stdout
           const from = names.of(message.args[0]?.type === 's' ? (message.args[0].value as string) : undefined);
           write(io.stdout, flags.json ? JSON.stringify({ at: new Date().toISOString(), ...from, ...asJson(message) }) : formatTraffic(from, message));
         });
+        const where = `${client.coordinator.host}:${client.coordinator.port}`;
+        client.on('lost', () => write(io.stderr, `${MESSAGE_PREFIX} no answer from the coordinator on ${where}: waiting for it (Ctrl-C to stop)`));
+        client.on('regained', () => write(io.stderr, `${MESSAGE_PREFIX} the coordinator on ${where} answers again: tailing`));
         await client.subscribe();
         await interrupted(io);
       }),

@@ -30,6 +30,7 @@ export const RANGES = {
   routing: [23400, 23499],
   routingCli: [23500, 23599],
   atlas: [23600, 23699],
+  tail: [23700, 23709],
 } as const satisfies Record<string, readonly [number, number]>;
 
 const open: Coordinator[] = [];
