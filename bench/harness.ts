@@ -245,3 +245,36 @@ export async function startSentinel() {
     stop: () => sentinel.kill(),
   };
 }
+
+export type RelayMode = 'raw' | 'coordinator';
+
+/**
+ * The rounds of a relay benchmark: ROUNDS pairs at the base rate, the two relays taking turns to go first
+ * (so neither always runs on the warmer machine), then one pair at each headroom multiple of the rate.
+ * Each round's line goes to stderr as it ends.
+ */
+export async function relayRounds<R>(
+  rounds: number,
+  headroom: readonly number[],
+  run: (mode: RelayMode, rateMultiple: number) => Promise<R>,
+  describe: (round: R) => string,
+): Promise<{ normal: R[]; fast: Map<number, R[]> }> {
+  const pair = async (order: RelayMode[], multiple: number) => {
+    const done: R[] = [];
+    for (const mode of order) done.push(await run(mode, multiple));
+    return done;
+  };
+  const normal: R[] = [];
+  for (let round = 1; round <= rounds; round++) {
+    const done = await pair(round % 2 === 1 ? ['raw', 'coordinator'] : ['coordinator', 'raw'], 1);
+    normal.push(...done);
+    process.stderr.write(`  round ${round}/${rounds}: ${done.map(describe).join('; ')}\n`);
+  }
+  const fast = new Map<number, R[]>();
+  for (const x of headroom) {
+    const done = await pair(['raw', 'coordinator'], x);
+    fast.set(x, done);
+    process.stderr.write(`  ${x}x: ${done.map(describe).join('; ')}\n`);
+  }
+  return { normal, fast };
+}

@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_METERS, startAtlasSimulator } from '../src/atlas/simulator.js';
 import { messageHead, oscString } from '../src/osc/templates.js';
-import { drained, median, spawnIpcChild, startBenchCoordinator } from './harness.js';
+import { drained, relayRounds, spawnIpcChild, startBenchCoordinator, type RelayMode } from './harness.js';
+import { col, int, medianOf, ms, pad, sumOf } from './report.js';
 import { mergeHistograms, percentiles } from './histogram.js';
 import type { MeterRoundResult } from './meters.js';
 import { cpuPressureUs, udpSocketDrops } from './procnet.js';
@@ -100,9 +101,8 @@ raw.on('message', (data) => {
 
 // ---- rounds ----
 
-type Mode = 'raw' | 'coordinator';
 interface Round {
-  mode: Mode;
+  mode: RelayMode;
   result: MeterRoundResult;
   /** At the relay: updates received, its socket's kernel drops; this process's CPU. */
   received: number;
@@ -116,14 +116,14 @@ interface Round {
 const loopDelay = monitorEventLoopDelay({ resolution: 1 });
 loopDelay.enable();
 
-function relayCounters(mode: Mode) {
+function relayCounters(mode: RelayMode) {
   return {
     received: mode === 'raw' ? rawReceived : atlas().counters.datagrams,
     drops: udpSocketDrops([mode === 'raw' ? rawPort : meterPort])[0] ?? null,
   };
 }
 
-async function relayRound(mode: Mode, hz: number): Promise<Round> {
+async function relayRound(mode: RelayMode, hz: number): Promise<Round> {
   const done = child.next<{ result: MeterRoundResult }>('round-done');
   const before = relayCounters(mode);
   const elu0 = performance.eventLoopUtilization();
@@ -163,24 +163,7 @@ const describe = (r: Round) =>
   `${(r.cpuUs / Math.max(1, r.received)).toFixed(1)} µs CPU/update, loop delay max ${r.loopDelayMaxMs.toFixed(1)} ms` +
   `${r.pressure === null ? '' : `, CPU pressure ${(100 * r.pressure).toFixed(0)}%`}`;
 
-const normal: Round[] = [];
-for (let round = 1; round <= rounds; round++) {
-  const order: Mode[] = round % 2 === 1 ? ['raw', 'coordinator'] : ['coordinator', 'raw'];
-  const parts: string[] = [];
-  for (const mode of order) {
-    const r = await relayRound(mode, rateHz);
-    normal.push(r);
-    parts.push(describe(r));
-  }
-  process.stderr.write(`  round ${round}/${rounds}: ${parts.join('; ')}\n`);
-}
-const fast = new Map<number, Round[]>();
-for (const x of headroom) {
-  const list: Round[] = [];
-  for (const mode of ['raw', 'coordinator'] as Mode[]) list.push(await relayRound(mode, rateHz * x));
-  fast.set(x, list);
-  process.stderr.write(`  ${x}x: ${list.map(describe).join('; ')}\n`);
-}
+const { normal, fast } = await relayRounds(rounds, headroom, (mode, x) => relayRound(mode, rateHz * x), describe);
 
 child.send({ type: 'release' });
 await child.exited;
@@ -192,13 +175,8 @@ raw.close();
 
 // ---- report ----
 
-const W = 50;
-const pad = (text: string) => text.padEnd(W);
-const col = (values: string[]) => values.map((v) => v.padStart(18)).join('');
-const ms = (value: number) => `${value.toFixed(3)} ms`;
-const int = (value: number) => Math.round(value).toLocaleString('en-US');
-const sum = (list: Round[], pick: (r: Round) => number) => list.reduce((total, r) => total + pick(r), 0);
-const med = (list: Round[], pick: (r: Round) => number) => median(list.map(pick));
+const sum = sumOf<Round>;
+const med = medianOf<Round>;
 
 function table(list: Round[], hz: number, title: string): string[] {
   const r = list.filter((x) => x.mode === 'raw');

@@ -4,6 +4,7 @@ import { requestPort, type PortLease } from '../src/sdk/request-port.js';
 import { messageHead, oscString } from '../src/osc/templates.js';
 import { bucketOf, HISTOGRAM_BUCKETS, percentiles, type Percentiles } from './histogram.js';
 import { monotonicMs, udpSocketDrops } from './procnet.js';
+import { nextWorkerMessage } from './threads.js';
 
 /**
  * The plugins and the Atlas processor's meter stream for the meter fan-out benchmark
@@ -177,9 +178,8 @@ async function runPlugins(): Promise<void> {
   const processor = oscString(processorId);
   const params = meters.map(oscString);
   for (let i = 0; i < plugins; i++) {
-    subscriber.send([SUBSCRIBE, oscString(leases[i]!.tempId), processor, params[meterOf(i)]!], coordinatorPort, HOST);
-    // A short pause every hundred: the coordinator's socket buffer takes them, but there is no hurry.
-    if (i % 100 === 99) await new Promise((resolve) => setImmediate(resolve));
+    // One at a time: a socket closed with sends still queued drops them.
+    await new Promise((resolve) => subscriber.send([SUBSCRIBE, oscString(leases[i]!.tempId), processor, params[meterOf(i)]!], coordinatorPort, HOST, resolve));
   }
   subscriber.close();
 
@@ -204,18 +204,8 @@ async function runPlugins(): Promise<void> {
     const drops0 = udpSocketDrops(leases.map((lease) => lease.port));
 
     const worker = new Worker(new URL(import.meta.url), { workerData: plan });
-    const fromWorker = (type: string) =>
-      new Promise<Record<string, number>>((resolve, reject) => {
-        const listener = (message: { type: string }) => {
-          if (message.type !== type) return;
-          worker.off('message', listener);
-          resolve(message as unknown as Record<string, number>);
-        };
-        worker.on('message', listener);
-        worker.once('error', reject);
-      });
-    await fromWorker('ready');
-    const finished = fromWorker('sent');
+    await nextWorkerMessage(worker, 'ready');
+    const finished = nextWorkerMessage(worker, 'sent');
     worker.postMessage('go');
     const sender = await finished;
     let expected = 0;
@@ -255,6 +245,8 @@ async function runPlugins(): Promise<void> {
       void Promise.all(leases.map((lease) => lease.release())).then(() => process.disconnect());
     }
   });
+  // Released, or the parent died: nothing left to do, and the plugin sockets would keep this process alive.
+  process.once('disconnect', () => process.exit(0));
 }
 
 if (isMainThread) await runPlugins();

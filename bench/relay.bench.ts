@@ -3,7 +3,8 @@ import { cpus } from 'node:os';
 import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { GatherResult } from './gatherer.js';
-import { drained, median, spawnIpcChild, spawnLoadgen, startBenchCoordinator, startSentinel, type LoadgenRun } from './harness.js';
+import { drained, median, relayRounds, spawnIpcChild, spawnLoadgen, startBenchCoordinator, startSentinel, type LoadgenRun, type RelayMode } from './harness.js';
+import { col, int, medianOf, ms, pad, sumOf } from './report.js';
 import { mergeHistograms, percentiles, type Percentiles } from './histogram.js';
 import { disturbedSpans } from './pauses.js';
 import { cpuPressureUs, udpSocketDrops } from './procnet.js';
@@ -92,9 +93,8 @@ raw.on('message', (data) => {
   rawForwarded += targets.length;
 });
 
-type Mode = 'raw' | 'coordinator';
 interface Round {
-  mode: Mode;
+  mode: RelayMode;
   telemetry: TelemetryResult;
   /** At the relay: datagrams received, sent on, dropped by its socket's full buffer; its CPU. */
   received: number;
@@ -117,7 +117,7 @@ new PerformanceObserver((list) => {
 const loopDelay = monitorEventLoopDelay({ resolution: 1 });
 loopDelay.enable();
 
-function relayCounters(mode: Mode) {
+function relayCounters(mode: RelayMode) {
   const port = mode === 'raw' ? rawPort : coordinator.port;
   const { counters } = coordinator.stats();
   return {
@@ -127,7 +127,7 @@ function relayCounters(mode: Mode) {
   };
 }
 
-async function relayRound(mode: Mode, rateHz: number): Promise<Round> {
+async function relayRound(mode: RelayMode, rateHz: number): Promise<Round> {
   const target = mode === 'raw' ? rawPort : coordinator.port;
   const child = spawnIpcChild(TELEMETRY, [mode, target, plugins, rateHz, seconds, WARMUP_S, RELAY_PREFIX]);
   const { controllers } = await child.next<{ controllers: number[] }>('ready');
@@ -172,34 +172,13 @@ process.stderr.write(
 );
 
 const relayLoad = await bindPlugins(plugins, RELAY_PREFIX);
-const normal: Round[] = [];
-const fast = new Map<number, Round[]>(headroom.map((x) => [x, []]));
 const describe = (r: Round) =>
   `${r.mode} ${Math.round(r.telemetry.deliveredPerSecond)}/s, p50 ${r.telemetry.latency.p50.toFixed(3)} p99 ${r.telemetry.latency.p99.toFixed(3)} ms, ` +
   `lost ${r.telemetry.sent - r.received} at relay / ${r.telemetry.controllers.reduce((sum, c) => sum + c.lostMeasured, 0)} at controllers, ` +
   `${(r.cpuUs / Math.max(1, r.received)).toFixed(1)} µs CPU/datagram, loop delay max ${r.loopDelayMaxMs.toFixed(1)} ms, ` +
   `GC max ${r.gcMaxMs.toFixed(1)} ms, sender burst max ${r.telemetry.maxBatch}` +
   `${r.pressure === null ? '' : `, CPU pressure ${(100 * r.pressure).toFixed(0)}%`}`;
-for (let round = 1; round <= rounds; round++) {
-  // Alternate which goes first, so neither always runs on the warmer machine.
-  const order: Mode[] = round % 2 === 1 ? ['raw', 'coordinator'] : ['coordinator', 'raw'];
-  const parts: string[] = [];
-  for (const mode of order) {
-    const r = await relayRound(mode, RATE_HZ);
-    normal.push(r);
-    parts.push(describe(r));
-  }
-  process.stderr.write(`  round ${round}/${rounds}: ${parts.join('; ')}\n`);
-}
-for (const x of headroom) {
-  const parts: string[] = [];
-  for (const mode of ['raw', 'coordinator'] as Mode[]) {
-    const r = await relayRound(mode, RATE_HZ * x);
-    fast.get(x)!.push(r);
-    parts.push(describe(r));
-  }
-  process.stderr.write(`  ${x}x: ${parts.join('; ')}\n`);
-}
+const { normal, fast } = await relayRounds(rounds, headroom, (mode, x) => relayRound(mode, RATE_HZ * x), describe);
 await relayLoad.release();
 await drained(coordinator);
 
@@ -227,14 +206,9 @@ raw.close();
 
 // ---- report ----
 
-const W = 50;
-const pad = (text: string) => text.padEnd(W);
-const col = (values: string[]) => values.map((v) => v.padStart(18)).join('');
-const ms = (value: number) => `${value.toFixed(3)} ms`;
-const int = (value: number) => Math.round(value).toLocaleString('en-US');
-const of = (list: Round[], mode: Mode) => list.filter((r) => r.mode === mode);
-const med = (list: Round[], pick: (r: Round) => number) => median(list.map(pick));
-const sum = (list: Round[], pick: (r: Round) => number) => list.reduce((total, r) => total + pick(r), 0);
+const of = (list: Round[], mode: RelayMode) => list.filter((r) => r.mode === mode);
+const sum = sumOf<Round>;
+const med = medianOf<Round>;
 const lostAtControllers = (r: Round) => r.telemetry.controllers.reduce((total, c) => total + c.lostMeasured, 0);
 const dropsAt = (list: Round[]) => (list.some((r) => r.drops === null) ? 'n/a' : int(sum(list, (r) => r.drops!)));
 const controllerDrops = (list: Round[]) =>

@@ -3,6 +3,7 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import { bucketOf, HISTOGRAM_BUCKETS, percentiles, type Percentiles } from './histogram.js';
 import { disturbedSpans, within, type Pause } from './pauses.js';
 import { monotonicMs, udpSocketDrops } from './procnet.js';
+import { nextWorkerMessage } from './threads.js';
 import { messageHead, oscString } from '../src/osc/templates.js';
 
 /**
@@ -264,17 +265,7 @@ async function runControllers(plan: Plan): Promise<void> {
   }
 
   const worker = new Worker(new URL(import.meta.url), { workerData: plan });
-  const fromWorker = (type: string) =>
-    new Promise<Record<string, number>>((resolve, reject) => {
-      const listener = (message: { type: string }) => {
-        if (message.type !== type) return;
-        worker.off('message', listener);
-        resolve(message as unknown as Record<string, number>);
-      };
-      worker.on('message', listener);
-      worker.once('error', reject);
-    });
-  await fromWorker('ready');
+  await nextWorkerMessage(worker, 'ready');
   const parent = typeof process.send === 'function';
   if (parent) {
     const go = new Promise<void>((resolve) => process.once('message', () => resolve()));
@@ -282,7 +273,7 @@ async function runControllers(plan: Plan): Promise<void> {
     await go;
   }
   const cpu0 = process.cpuUsage();
-  const finished = fromWorker('sent');
+  const finished = nextWorkerMessage(worker, 'sent');
   worker.postMessage('go');
   const sender = await finished;
   const sentAll = now();
