@@ -334,7 +334,7 @@ const calmTimes = gather.ms
   .sort((a, b) => a - b);
 const calmQuantile = (q: number) => calmTimes[Math.min(calmTimes.length - 1, Math.floor(q * calmTimes.length))] ?? NaN;
 lines.push(
-  pad(`machine pauses (sentinel, > 5 ms) during the gathers`) +
+  pad('machine pauses (> 5 ms) during the gathers') +
     col([`${gatherPauses.length}, longest ${Math.max(0, ...gatherPauses.map((p) => p.end - p.start)).toFixed(1)} ms`]) +
     `  (${times.length - calmTimes.length} gathers overlapped one or its wake)`,
 );

@@ -1,5 +1,6 @@
 import contract from '../../protocol/messages.json' with { type: 'json' };
 import { encodeMessage, type OscArg } from '../osc/codec.js';
+import { messageHead, oscString } from '../osc/templates.js';
 
 const { messages } = contract.routing;
 
@@ -62,40 +63,59 @@ export interface Silent {
 /** Entries per datagram: with the three header arguments, 31 at most (receivers, ours included, cap at 32). */
 const ANSWERS_PER_PART = 7;
 const SILENT_PER_PART = 9;
-/** Bytes per datagram, well under any OSC receiver's buffer (and one Ethernet frame, should it leave the host). */
+/** Bytes per datagram, a part stays under it: well under any OSC receiver's buffer (and one Ethernet frame, should it leave the host). */
 const PART_BUDGET = 1200;
 
 /**
  * [PROTOCOL §14] A gather's answer: the answers, then the silent plugins, split over as many
  * datagrams as it takes, each numbered `part` of `parts` so the controller knows when it has all.
+ * Written straight into bytes, each entry once: a gather across hundreds of plugins is on a
+ * controller's critical path, and building argument objects for the codec was most of its cost.
  */
-export function rmsReply(queryId: string, answers: readonly RmsAnswer[], silent: readonly Silent[]): Uint8Array[] {
-  const answerArgs = answers.map((a) => [s(a.tempId), s(a.trackId ?? ''), i(a.port), f(a.rms)]);
-  const silentArgs = silent.map((p) => [s(p.tempId), s(p.trackId ?? ''), i(p.port)]);
-  const groups = [
-    ...pack(answerArgs, ANSWERS_PER_PART).map((entries) => ({ address: ROUTING_ADDRESS.rms, entries })),
-    ...pack(silentArgs, SILENT_PER_PART).map((entries) => ({ address: ROUTING_ADDRESS.rmsMissing, entries })),
+export function rmsReply(queryId: string, answers: readonly RmsAnswer[], silent: readonly Silent[]): Buffer[] {
+  const id = oscString(queryId);
+  const kinds = [
+    { address: ROUTING_ADDRESS.rms, shape: 'ssif', max: ANSWERS_PER_PART, entries: answers.map((a) => entry(a.tempId, a.trackId, a.port, a.rms)) },
+    { address: ROUTING_ADDRESS.rmsMissing, shape: 'ssi', max: SILENT_PER_PART, entries: silent.map((p) => entry(p.tempId, p.trackId, p.port)) },
   ];
-  if (groups.length === 0) groups.push({ address: ROUTING_ADDRESS.rms, entries: [] });
-  return groups.map(({ address, entries }, index) =>
-    encodeMessage({ address, args: [s(queryId), i(index + 1), i(groups.length), ...entries.flat()] }),
+  const groups = kinds.flatMap(({ address, shape, max, entries }) => {
+    // The part's bytes but for its entries: address, type tags (,sii then the entries'), queryID, part, parts.
+    const fixed = (count: number) => oscString(address).length + ((`,sii${shape.repeat(count)}`.length + 4) & ~3) + id.length + 8;
+    return pack(entries, max, fixed).map((group) => ({ address, shape, entries: group }));
+  });
+  if (groups.length === 0) groups.push({ address: ROUTING_ADDRESS.rms, shape: 'ssif', entries: [] });
+  return groups.map(({ address, shape, entries }, index) =>
+    Buffer.concat([messageHead(address, `sii${shape.repeat(entries.length)}`), id, int32(index + 1), int32(groups.length), ...entries]),
   );
 }
 
-/** Entries grouped so each group stays within `max` entries and the byte budget (but always holds one). */
-function pack(entries: OscArg[][], max: number): OscArg[][][] {
-  const groups: OscArg[][][] = [];
-  let current: OscArg[][] = [];
+/** One plugin's arguments: tempID, trackID ("" for none), port, and the rms when it answered. */
+function entry(tempId: string, trackId: string | null, port: number, rms?: number): Buffer {
+  const numbers = Buffer.allocUnsafe(rms === undefined ? 4 : 8);
+  numbers.writeInt32BE(port, 0);
+  if (rms !== undefined) numbers.writeFloatBE(rms, 4);
+  return Buffer.concat([oscString(tempId), oscString(trackId ?? ''), numbers]);
+}
+
+function int32(value: number): Buffer {
+  const bytes = Buffer.allocUnsafe(4);
+  bytes.writeInt32BE(value, 0);
+  return bytes;
+}
+
+/** Entries grouped so each part stays within `max` entries and PART_BUDGET bytes (but always holds one). */
+function pack(entries: Buffer[], max: number, fixed: (count: number) => number): Buffer[][] {
+  const groups: Buffer[][] = [];
+  let current: Buffer[] = [];
   let bytes = 0;
   for (const entry of entries) {
-    const size = entry.reduce((total, arg) => total + 4 + (arg.type === 's' ? Buffer.byteLength(arg.value) + 4 : 4), 0);
-    if (current.length > 0 && (current.length === max || bytes + size > PART_BUDGET)) {
+    if (current.length > 0 && (current.length === max || fixed(current.length + 1) + bytes + entry.length >= PART_BUDGET)) {
       groups.push(current);
       current = [];
       bytes = 0;
     }
     current.push(entry);
-    bytes += size;
+    bytes += entry.length;
   }
   if (current.length > 0) groups.push(current);
   return groups;
