@@ -9,6 +9,7 @@ import { describeHolders, findUdpPortHolders } from '../net/port-holder.js';
 import { SettingsError, type CoordinatorSettings } from '../settings/index.js';
 import { BindError } from '../net/udp.js';
 import { EXIT_FAILURE, EXIT_USAGE } from './common.js';
+import { npmParentGone } from './npm-parent.js';
 import { buildProgram } from './program.js';
 import { MESSAGE_PREFIX } from './style.js';
 import { describeSystemError, inUserTerms } from './system-errors.js';
@@ -18,7 +19,12 @@ const { version } = JSON.parse(readFileSync(new URL('../../../package.json', imp
 async function runStart(settings: CoordinatorSettings): Promise<void> {
   const { logger, reopen } = await openLogOutput(settings.logLevel, settings.logFile);
   // Before the coordinator starts: a supervisor may signal as soon as it sees it listening.
-  const stopped = stopOnSignals(logger);
+  const signalled = stopOnSignals(logger);
+  const npmParent = npmParentGone();
+  const stopped = Promise.race([
+    signalled,
+    npmParent.gone.then(() => logger.info('stopping: npm, which ran the coordinator, is gone')),
+  ]);
   // logrotate moves the file away, then sends SIGHUP: the next lines go to a new file of the same name.
   process.on('SIGHUP', () => {
     reopen();
@@ -28,10 +34,12 @@ async function runStart(settings: CoordinatorSettings): Promise<void> {
   try {
     coordinator = await startCoordinator({ ...settings, logger });
   } catch (err) {
+    npmParent.cancel();
     await explainStartFailure(err, settings, logger);
     return;
   }
   await stopped;
+  npmParent.cancel();
   await coordinator.close();
   process.exit(0);
 }

@@ -72,10 +72,15 @@ interface Exit {
   signal: NodeJS.Signals | null;
 }
 
-/** `npm start -- --port P --data-dir D --log-level warn`; resolves once the coordinator answers a status query. */
-async function npmStart() {
+/**
+ * `npm start -- --port P --data-dir D --log-level warn`, or the same through `npx oscport start`; resolves once
+ * the coordinator answers a status query.
+ */
+async function npmStart(how: 'npm start' | 'npx' = 'npm start') {
   const port = await freeUdpPort();
-  const npm = spawn('npm', ['start', '--', '--port', String(port), '--data-dir', freshDataDir(), '--log-level', 'warn'], {
+  const settings = ['--port', String(port), '--data-dir', freshDataDir(), '--log-level', 'warn'];
+  const [command, args] = how === 'npx' ? ['npx', ['oscport', 'start', ...settings]] : ['npm', ['start', '--', ...settings]];
+  const npm = spawn(command, args, {
     cwd: ROOT,
     // Read until npm exits: a coordinator whose stdout pipe is closed under it cannot log its stop.
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -137,6 +142,30 @@ describe('npm start, stopped by a signal to npm', () => {
       expect(output()).not.toMatch(/second signal/);
     }, READY_WITHIN_MS + 30_000);
   }
+});
+
+describe('npm gone, the coordinator stops: it never holds its port as an orphan', () => {
+  it('npm start, npm killed outright (SIGKILL): the coordinator stops on its own, the port free within 2 s', async () => {
+    const { npm, port, below } = await npmStart();
+    npm.kill('SIGKILL');
+    const killedAt = Date.now();
+    while (!(await portIsFree(port)) && Date.now() - killedAt < STOPPED_WITHIN_MS) await sleep(25);
+    expect(await portIsFree(port), `UDP ${port} still held ${STOPPED_WITHIN_MS} ms after npm was killed`).toBe(true);
+    while (below.some(alive) && Date.now() - killedAt < STOPPED_WITHIN_MS) await sleep(25);
+    expect(below.filter(alive)).toEqual([]);
+  }, READY_WITHIN_MS + 30_000);
+
+  // npx runs the command in `sh -c`, and forwards a SIGTERM to that shell only, which dies of it.
+  it('npx oscport start, SIGTERM to npx: the coordinator stops, the port free within 2 s, nothing left behind', async () => {
+    const { npm, port, below, exited } = await npmStart('npx');
+    npm.kill('SIGTERM');
+    const signalledAt = Date.now();
+    await exited;
+    while (!(await portIsFree(port)) && Date.now() - signalledAt < STOPPED_WITHIN_MS) await sleep(25);
+    expect(await portIsFree(port), `UDP ${port} still held ${STOPPED_WITHIN_MS} ms after SIGTERM to npx`).toBe(true);
+    while (below.some(alive) && Date.now() - signalledAt < STOPPED_WITHIN_MS) await sleep(25);
+    expect(below.filter(alive)).toEqual([]);
+  }, READY_WITHIN_MS + 30_000);
 });
 
 describe('npm start in a terminal', () => {
