@@ -1,5 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freshDataDir } from '../helpers/cli.js';
@@ -28,12 +29,20 @@ afterEach(() => {
   for (const pid of spawnedPids.splice(0)) if (alive(pid)) process.kill(pid, 'SIGKILL');
 });
 
+/** Running: signalable, and not a zombie (an orphan's exit waits for whoever adopted it to reap it, if ever). */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  try {
+    // /proc/PID/stat: "pid (comm) state ...", and comm may hold spaces or parentheses.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    // Gone since the signal check on Linux; no /proc at all elsewhere (macOS), where signalable is alive.
+    return process.platform !== 'linux';
   }
 }
 
