@@ -158,3 +158,14 @@ export function formatAtlas(atlas: AtlasBridgeStatus | null): string {
   lines.push('', `counters  ${Object.entries(counters).map(([name, n]) => `${name} ${n}`).join(', ')}`);
   return lines.join('\n');
 }
+
+/** A float32 as the shortest decimal that reads back as the same float32: 0.1, not 0.10000000149011612. */
+export function float32Text(value: number): string {
+  if (!Number.isFinite(value)) return String(value);
+  const exact = Math.fround(value);
+  for (let digits = 1; digits < 9; digits++) {
+    const text = String(Number(exact.toPrecision(digits)));
+    if (Math.fround(Number(text)) === exact) return text;
+  }
+  return String(Number(exact.toPrecision(9)));
+}

@@ -5,7 +5,7 @@ import { coordinatorCommand, EXIT_USAGE, fail, isAdminFailure, write, type Admin
 import { MESSAGE_PREFIX } from './style.js';
 import { ControllerClient } from './controller-client.js';
 import { CoordinatorClient } from './coordinator-client.js';
-import { formatTable, printable } from './format.js';
+import { float32Text, formatTable, printable } from './format.js';
 import { wholeNumber } from '../settings/index.js';
 import { flagOf } from './flags.js';
 
@@ -162,7 +162,9 @@ function asJson(message: DecodedMessage) {
 function formatTraffic(from: { tempId: string | null; trackId: string | null }, message: DecodedMessage): string {
   const time = new Date().toTimeString().slice(0, 8) + `.${String(Date.now() % 1000).padStart(3, '0')}`;
   const who = from.tempId === null ? '-' : `${printable(from.tempId)}${from.trackId ? ` (${printable(from.trackId)})` : ''}`;
-  const args = message.args.map(({ type, value }) => (type === 's' ? printable(String(value)) : value instanceof Uint8Array ? `<${value.length} bytes>` : String(value)));
+  const args = message.args.map(({ type, value }) =>
+    type === 's' ? printable(String(value)) : type === 'f' ? float32Text(value as number) : value instanceof Uint8Array ? `<${value.length} bytes>` : String(value),
+  );
   return `${time}  ${who}  ${message.address} ,${message.args.map((a) => a.type).join('')} ${args.join(' ')}`.trimEnd();
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { LeaseJson } from '../../src/cli/coordinator-client.js';
-import { formatAtlas, formatDuration, formatHolders, formatLeaseTable, formatPortLease, formatRtt, formatStatus } from '../../src/cli/format.js';
+import { float32Text, formatAtlas, formatDuration, formatHolders, formatLeaseTable, formatPortLease, formatRtt, formatStatus } from '../../src/cli/format.js';
 
 describe('formatDuration', () => {
   it.each([
@@ -180,5 +180,19 @@ describe('formatHolders and formatPortLease', () => {
 
   it('names the lease on the port', () => {
     expect(formatPortLease(lease({ tempId: 'x1', port: 9010, state: 'verifying' }))).toBe('coordinator: port 9010 is leased to x1 (verifying)');
+  });
+});
+
+describe('float32Text', () => {
+  it('gives the shortest decimal that reads back as the same float32', () => {
+    const f32 = (x: number) => Math.fround(x);
+    expect([0.1, 0.2, 0.3, 0.4, 0.5, 440, -12, 0, 1e-7, 123456.7].map((x) => float32Text(f32(x)))).toEqual([
+      '0.1', '0.2', '0.3', '0.4', '0.5', '440', '-12', '0', '1e-7', '123456.7',
+    ]);
+    for (const x of [Math.PI, -37.8, 3.4028234663852886e38, 1.401298464324817e-45]) expect(Math.fround(Number(float32Text(f32(x))))).toBe(f32(x));
+  });
+
+  it('says what is not a number as such', () => {
+    expect([NaN, Infinity, -Infinity].map(float32Text)).toEqual(['NaN', 'Infinity', '-Infinity']);
   });
 });
