@@ -69,8 +69,10 @@ const child = spawnIpcChild(METERS_CHILD, [coordinator.port, plugins, meters.joi
 const { plugins: bound } = await child.next<{ plugins: Array<{ tempId: string; port: number; meter: string }> }>('ready');
 // Every plugin's subscription reached the coordinator, and every meter is subscribed on the device.
 const consumers = () => atlas().processors[0]!.subscriptions.reduce((sum, s) => sum + s.consumers, 0);
-for (const giveUp = Date.now() + 10_000; consumers() < plugins || device.subscriptions().length < meters.length; await sleep(20)) {
+const giveUp = Date.now() + 10_000;
+while (consumers() < plugins || device.subscriptions().length < meters.length) {
   if (Date.now() > giveUp) throw new Error(`subscribed: ${consumers()} of ${plugins} plugins, ${device.subscriptions().length} of ${meters.length} meters on the device`);
+  await sleep(20);
 }
 
 // ---- the floor ----
