@@ -80,7 +80,8 @@ export function rmsReply(queryId: string, answers: readonly RmsAnswer[], silent:
   ];
   const groups = kinds.flatMap(({ address, shape, max, entries }) => {
     // The part's bytes but for its entries: address, type tags (,sii then the entries'), queryID, part, parts.
-    const fixed = (count: number) => oscString(address).length + ((`,sii${shape.repeat(count)}`.length + 4) & ~3) + id.length + 8;
+    const head = oscString(address).length + id.length + 8;
+    const fixed = (count: number) => head + ((`,sii${shape.repeat(count)}`.length + 4) & ~3);
     return pack(entries, max, fixed).map((group) => ({ address, shape, entries: group }));
   });
   if (groups.length === 0) groups.push({ address: ROUTING_ADDRESS.rms, shape: 'ssif', entries: [] });

@@ -6,6 +6,7 @@ import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { buildAtlasSimCommand, DEFAULT_METERS_TEXT, parseParamRanges, parseSimCommand } from '../../src/atlas/simulator-command.js';
 import { CLI } from '../helpers/cli.js';
+import { KEEPALIVE_REQUEST } from '../../src/atlas/protocol.js';
 import { DEFAULT_METERS } from '../../src/atlas/simulator.js';
 import { collectLogs } from '../helpers/logs.js';
 import { lineClient, udpListener } from './helpers.js';
@@ -89,8 +90,6 @@ async function rawClient(host: string, port: number) {
   return { socket, text: () => text, closed };
 }
 
-const KEEPALIVE = '{"jsonrpc":"2.0","method":"get","params":{"param":"KeepAlive","fmt":"str"}}\n';
-
 describe('atlas-sim commands on a piped stdin', () => {
   it('drop closes every connection; garbage sends malformed lines; silent leaves keep-alives unanswered until speak', async () => {
     const { lines, logger } = collectLogs();
@@ -110,10 +109,10 @@ describe('atlas-sim commands on a piped stdin', () => {
 
     input.write('silent\n');
     await expect.poll(() => lines.some((line) => String(line.msg).startsWith('atlas-sim: silent'))).toBe(true);
-    second.socket.write(KEEPALIVE);
+    second.socket.write(KEEPALIVE_REQUEST);
     input.write('speak\n');
     await expect.poll(() => lines.some((line) => line.msg === 'atlas-sim: speaking again')).toBe(true);
-    second.socket.write(KEEPALIVE);
+    second.socket.write(KEEPALIVE_REQUEST);
     // TCP keeps order: once the second keep-alive is answered, an answer to the first would have come before it.
     await expect.poll(() => second.text().match(/KeepAlive/g)?.length ?? 0).toBe(1);
 

@@ -1,8 +1,8 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { isAlive } from '../../src/leases/persistence/lock.js';
 import { freshDataDir } from '../helpers/cli.js';
 import { Peer, s } from '../helpers/peer.js';
 import { freeUdpPort } from '../helpers/ports.js';
@@ -26,25 +26,8 @@ const spawnedPids: number[] = [];
 afterEach(() => {
   // Whatever a failed test left behind: npm, and the coordinator it started (orphaned or not).
   for (const child of running.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  for (const pid of spawnedPids.splice(0)) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  for (const pid of spawnedPids.splice(0)) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
 });
-
-/** Running: signalable, and not a zombie (an orphan's exit waits for whoever adopted it to reap it, if ever). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    // /proc/PID/stat: "pid (comm) state ...", and comm may hold spaces or parentheses.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    // Gone since the signal check on Linux; no /proc at all elsewhere (macOS), where signalable is alive.
-    return process.platform !== 'linux';
-  }
-}
 
 /** Every process below `pid` (Linux and macOS `ps`). */
 function descendants(pid: number): number[] {
@@ -146,7 +129,7 @@ describe('npm start, stopped by a signal to npm', () => {
       expect(exit, `how npm ended within ${STOPPED_WITHIN_MS} ms of ${signal} (undefined: still running):\n${output()}`).toEqual({ code: 0, signal: null });
       expect(free, `UDP ${port} still held ${STOPPED_WITHIN_MS} ms after ${signal}`).toBe(true);
       // No coordinator orphaned (nor any shell between npm and it).
-      expect(below.filter(alive)).toEqual([]);
+      expect(below.filter(isAlive)).toEqual([]);
       // It stopped on the one signal, cleanly, not on a second one at once.
       expect(output()).not.toMatch(/second signal/);
     }, READY_WITHIN_MS + 30_000);
@@ -160,8 +143,8 @@ describe('npm gone, the coordinator stops: it never holds its port as an orphan'
     const killedAt = Date.now();
     while (!(await portIsFree(port)) && Date.now() - killedAt < STOPPED_WITHIN_MS) await sleep(25);
     expect(await portIsFree(port), `UDP ${port} still held ${STOPPED_WITHIN_MS} ms after npm was killed`).toBe(true);
-    while (below.some(alive) && Date.now() - killedAt < STOPPED_WITHIN_MS) await sleep(25);
-    expect(below.filter(alive)).toEqual([]);
+    while (below.some(isAlive) && Date.now() - killedAt < STOPPED_WITHIN_MS) await sleep(25);
+    expect(below.filter(isAlive)).toEqual([]);
   }, READY_WITHIN_MS + 30_000);
 
   // npx runs the command in `sh -c`, and forwards a SIGTERM to that shell only, which dies of it.
@@ -172,8 +155,8 @@ describe('npm gone, the coordinator stops: it never holds its port as an orphan'
     await exited;
     while (!(await portIsFree(port)) && Date.now() - signalledAt < STOPPED_WITHIN_MS) await sleep(25);
     expect(await portIsFree(port), `UDP ${port} still held ${STOPPED_WITHIN_MS} ms after SIGTERM to npx`).toBe(true);
-    while (below.some(alive) && Date.now() - signalledAt < STOPPED_WITHIN_MS) await sleep(25);
-    expect(below.filter(alive)).toEqual([]);
+    while (below.some(isAlive) && Date.now() - signalledAt < STOPPED_WITHIN_MS) await sleep(25);
+    expect(below.filter(isAlive)).toEqual([]);
   }, READY_WITHIN_MS + 30_000);
 });
 

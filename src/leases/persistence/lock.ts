@@ -30,7 +30,8 @@ export function acquireLock(dir: string, logger: Logger): string {
   throw new JournalError(dir, `could not take lock file ${lockPath}: another process keeps creating it`);
 }
 
-function isAlive(pid: number): boolean {
+/** Running: it answers kill(pid, 0) (or exists under another user), and is no zombie waiting to be reaped. */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
   } catch (error) {
