@@ -9,6 +9,7 @@ export default defineConfig({
     testTimeout: 20_000,
     hookTimeout: 20_000,
     // Anything a test starts without a data directory of its own keeps its leases here, not in the user's.
-    env: { OSCPORT_DATA_DIR: mkdtempSync(join(tmpdir(), 'oscport-tests-')) },
+    // Nor does one take port 8999 or sweep the response ports 50000-59900 that a file running beside it uses.
+    env: { OSCPORT_DATA_DIR: mkdtempSync(join(tmpdir(), 'oscport-tests-')), OSCPORT_EXTRA_PORTS: '', OSCPORT_SWEEP_PORTS: '' },
   },
 });

@@ -40,7 +40,8 @@ export interface BenchCoordinator {
 /** As `oscport start` runs it (journal in a data dir), with a pool large enough for 4000 instances; `options` override. */
 export async function startBenchCoordinator(options: CoordinatorOptions = {}): Promise<BenchCoordinator> {
   const dataDir = mkdtempSync(join(tmpdir(), 'oscport-bench-'));
-  const coordinator = await startCoordinator({ port: 0, poolLow: POOL_LOW, poolHigh: POOL_HIGH, reserved: [], dataDir, ...options });
+  // Neither 8999 nor the real response ports: a benchmark measures only the plugins it starts itself.
+  const coordinator = await startCoordinator({ port: 0, poolLow: POOL_LOW, poolHigh: POOL_HIGH, reserved: [], extraPorts: [], sweepPorts: [], dataDir, ...options });
   return {
     coordinator,
     close: async () => {

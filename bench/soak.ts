@@ -33,7 +33,7 @@ const settledRss = () => {
 };
 
 const dataDir = mkdtempSync(join(tmpdir(), 'oscport-soak-'));
-const coordinator = await startCoordinator({ port: 0, poolLow: 25000, poolHigh: 25999, reserved: [], dataDir });
+const coordinator = await startCoordinator({ port: 0, poolLow: 25000, poolHigh: 25999, reserved: [], extraPorts: [], sweepPorts: [], dataDir });
 const rssStart = settledRss();
 const heapStart = process.memoryUsage().heapUsed;
 let rssPeak = rssStart;

@@ -1,4 +1,4 @@
-import { and, assign, not, or, setup } from 'xstate';
+import { and, assign, not, or, setup, type SnapshotFrom } from 'xstate';
 
 /**
  * One plugin instance's lease, from its request to a verified binding kept alive, and its end.
@@ -101,6 +101,15 @@ export type LeaseEvent =
   | { type: 'LIVENESS_DUE' }
   /** The absolute deadline asked for by `startDeadline` passed. */
   | { type: 'DEADLINE' };
+
+/** The whole resend schedule of one offer: how long a request may wait for its port. [PROTOCOL §3] */
+export function requestLifetimeMs(settings: Pick<LeaseSettings, 'assignTimeoutMs' | 'assignTimeoutMaxMs' | 'assignResends'>): number {
+  let total = 0;
+  for (let resend = 0; resend <= settings.assignResends; resend++) {
+    total += Math.min(settings.assignTimeoutMs * 2 ** resend, settings.assignTimeoutMaxMs);
+  }
+  return total;
+}
 
 export type PortParams = { port: number };
 export type TimerParams = { ms: number };
@@ -329,7 +338,20 @@ export const leaseMachine = setup({
           { guard: and(['isOwnPort', 'restored']), target: 'stolen', actions: assign({ port: NO_PORT }) },
           { guard: 'isOwnPort', target: 'retrying', actions: assign({ port: NO_PORT }) },
         ],
-        REQUEST_AGAIN: { actions: { type: 'sendAssignment', params: currentPort } },
+        REQUEST_AGAIN: [
+          {
+            // [PROTOCOL §8] A restored instance that asks is back at its response endpoint, not on its old port, which
+            // may be another's by now: it waits for an offer like any request, its old port preferred once checked free.
+            guard: 'restored',
+            target: 'requesting',
+            actions: [
+              ...giveBackPort,
+              assign({ restored: false }),
+              { type: 'startDeadline', params: ({ context }) => ({ ms: requestLifetimeMs(context.settings) }) },
+            ],
+          },
+          { actions: { type: 'sendAssignment', params: currentPort } },
+        ],
         CONFIRMED: { guard: 'isOwnPort' },
         // A restored lease was verified before: only its probes decide, as for a bound one.
         BIND_FAILED: { guard: and(['isOwnPort', not('restored')]), target: 'retrying', actions: quarantineOwnPort },
@@ -410,8 +432,19 @@ export const leaseMachine = setup({
 
 export type LeaseMachine = typeof leaseMachine;
 
-/** The states a lease can be in before it ends (`bound` covers alive and checking). */
-export const LIVE_STATES = ['adopted', 'requesting', 'assigned', 'verifying', 'bound'] as const;
+type TopLevel<Value> = Value extends string ? Value : keyof Value & string;
+
+/** The machine's top-level state names (`bound` covers alive and checking): the one type a lease's state has. */
+export type LeaseStateName = TopLevel<SnapshotFrom<LeaseMachine>['value']>;
+
+/** The states a lease can rest in before it ends. */
+export const LIVE_STATES = ['adopted', 'requesting', 'assigned', 'verifying', 'bound'] as const satisfies readonly LeaseStateName[];
 export type LiveState = (typeof LIVE_STATES)[number];
-export const END_STATES = ['failed', 'lapsed', 'expired', 'stolen', 'released'] as const;
+export const END_STATES = ['failed', 'lapsed', 'expired', 'stolen', 'released'] as const satisfies readonly LeaseStateName[];
 export type EndState = (typeof END_STATES)[number];
+
+/** The top-level state of a snapshot. */
+export function topLevelState(snapshot: SnapshotFrom<LeaseMachine>): LeaseStateName {
+  const { value } = snapshot;
+  return typeof value === 'string' ? value : (Object.keys(value)[0] as LeaseStateName);
+}

@@ -49,6 +49,12 @@ export function createCounters() {
     routingErrors: 0,
     /** Calibration gathers answered. */
     gathers: 0,
+    /** `query_rms` sent by sweeps of the response ports and, at start, of the pool's bound ports. [PROTOCOL §16] */
+    sweepsSent: 0,
+    /** Instances found waiting at a response port with no request heard: each taken as its request. */
+    instancesAdopted: 0,
+    /** Instances found receiving on a pool port no lease held: each given its lease there. */
+    bindingsAdopted: 0,
   };
 }
 

@@ -32,6 +32,9 @@ const coordinator = await startCoordinator({
   poolLow: 29000,
   poolHigh: 29099,
   reserved: [],
+  // A demo of its own: it neither takes 8999 nor sweeps for the user's real plugins.
+  extraPorts: [],
+  sweepPorts: [],
   dataDir,
   atlas: {
     meterHost: '127.0.0.1',

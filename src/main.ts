@@ -3,19 +3,22 @@ import { realClock, type Clock } from './clock.js';
 import { createCounters, type Counters } from './counters.js';
 import { receiveDatagram, type Hub } from './handlers/index.js';
 import { leaseCore } from './leases/core.js';
+import { Sweeps } from './leases/sweeps.js';
+import { checkDurationMs } from './leases/rules.js';
 import { leaseEffects, refuse } from './leases/effects.js';
 import { openJournal } from './leases/persistence/journal.js';
 import { Leases } from './leases/registry.js';
 import { silentLogger, type Logger } from './log.js';
 import { createPortCheck, type PortCheck } from './net/port-check.js';
-import { bindExclusive, closeSocket, growReceiveBuffer, type SendBytes } from './net/udp.js';
+import { describeHolders, findUdpPortHolders } from './net/port-holder.js';
+import { bindExclusive, BindError, closeSocket, growReceiveBuffer, type SendBytes } from './net/udp.js';
 import { createNonce } from './nonce.js';
 import { createRateLimitedLog } from './rate-limited-log.js';
 import { AtlasService, controller as controllerConsumer } from './atlas/service.js';
 import type { AtlasBridgeOptions, AtlasBridgeStatus } from './atlas/bridge.js';
 import { Controllers } from './routing/controllers.js';
 import { announceLeases } from './routing/lease-events.js';
-import { DEFAULT_SETTINGS, validateSettings, type AtlasSettings, type CoordinatorSettings } from './settings/index.js';
+import { DEFAULT_SETTINGS, portsOf, validateSettings, type AtlasSettings, type CoordinatorSettings } from './settings/index.js';
 
 export interface CoordinatorOptions extends Partial<Omit<CoordinatorSettings, 'atlas'>> {
   /** Any Atlas settings given here; the rest keep their defaults. */
@@ -28,8 +31,16 @@ export interface CoordinatorOptions extends Partial<Omit<CoordinatorSettings, 'a
   bridge?: Partial<AtlasBridgeOptions>;
 }
 
+/** A port the coordinator was to own and could not: why, in the user's terms. */
+export interface UnavailablePort {
+  port: number;
+  reason: string;
+}
+
 export interface CoordinatorStats {
   uptimeMs: number;
+  /** The UDP ports it listens on (its own first), and the extra ones it could not get. [PROTOCOL §16] */
+  ports: { listening: number[]; unavailable: UnavailablePort[] };
   dataDir: string | null;
   pool: { size: number; free: number; quarantined: number };
   leases: Record<string, number>;
@@ -61,6 +72,7 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
   const socket = await bindExclusive(settings.host, settings.port);
   const opened = await orClose(socket, () => (settings.dataDir === null ? undefined : openJournal(settings.dataDir, { logger })));
   const { port } = socket.address();
+  const { extraSockets, unavailable } = await bindExtraPorts(settings.host, settings.extraPorts.filter((extra) => extra !== port), logger);
   const receiveBuffer = growReceiveBuffer(socket, settings.receiveBufferBytes);
   const counters = createCounters();
   const log = createRateLimitedLog(logger, 1000, clock);
@@ -77,6 +89,7 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
 
   const stats = (): CoordinatorStats => ({
     uptimeMs: Math.round(clock.now() - startedAt),
+    ports: { listening: [port, ...extraSockets.map((extra) => extra.address().port)], unavailable },
     dataDir: settings.dataDir,
     pool: { size: pool.size, free: pool.free, quarantined: pool.quarantined },
     leases: leases.countByState(),
@@ -91,17 +104,41 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
     ...{ clock, send, counters, allow: settings.controllersAllow, max: settings.maxControllers, ttlMs: settings.controllerTtlMs },
     onLeave: (key) => void atlas.dropConsumer(controllerConsumer(key)),
   });
+  for (const standing of settings.controllers) controllers.subscribe(standing.host, standing.port, { standing: true });
   announceLeases(leases, controllers);
   // The Atlas meter bridge [PROTOCOL §15]: its meter socket is bound when the first processor arrives.
   const atlas = new AtlasService({ settings: settings.atlas, leases, controllers, send, clock, logger, ...(bridge ? { bridge } : {}) });
 
   const hub: Hub = { leases, probes: core.probes, controllers, atlas, counters, log, send, clock, settings, status: stats };
-  socket.on('message', (datagram, from) => receiveDatagram(hub, datagram, from));
-  socket.on('error', (err) => log('socket_error', 'error', { err }, 'socket error'));
+  // [PROTOCOL §16] Every port is the coordinator's own: the same handlers, and replies from the port that was asked.
+  for (const listening of [socket, ...extraSockets]) {
+    const replies: Hub = listening === socket ? hub : { ...hub, send: (bytes, host, toPort) => closed || listening.send(bytes, toPort, host) };
+    listening.on('message', (datagram, from) => receiveDatagram(replies, datagram, from));
+    listening.on('error', (err) => log('socket_error', 'error', { err }, 'socket error'));
+  }
+  // [PROTOCOL §16] Instances the coordinator never heard from: at start, and on the response ports every few seconds.
+  const sweeps = new Sweeps({
+    ...{ leases, probes: core.probes, send, portCheck, clock, counters, log },
+    responsePorts: settings.sweepPorts.flatMap(portsOf),
+    intervalMs: settings.sweepIntervalMs,
+    answerWindowMs: checkDurationMs({ probeTimeoutMs: settings.probeTimeoutMs, livenessProbes: settings.probeAttempts }),
+  });
 
   if (opened) leases.restore(opened.restored);
+  sweeps.start();
   await atlas.start();
-  logger.info({ host: settings.host, port, pool: `${settings.poolLow}-${settings.poolHigh}`, ports: pool.size, dataDir: settings.dataDir, restored: opened?.restored.leases.size ?? 0 }, 'coordinator listening');
+  logger.info(
+    {
+      host: settings.host,
+      port,
+      extraPorts: extraSockets.map((extra) => extra.address().port),
+      pool: `${settings.poolLow}-${settings.poolHigh}`,
+      ports: pool.size,
+      dataDir: settings.dataDir,
+      restored: opened?.restored.leases.size ?? 0,
+    },
+    'coordinator listening',
+  );
   logger[receiveBuffer.granted < receiveBuffer.asked ? 'warn' : 'info'](receiveBuffer, 'receive buffer');
 
   return {
@@ -113,15 +150,41 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
     close: async () => {
       if (closed) return;
       closed = true;
+      sweeps.close();
       leases.close();
       controllers.close();
       await atlas.close();
       log.close();
-      await closeSocket(socket);
+      await Promise.all([socket, ...extraSockets].map(closeSocket));
       opened?.journal.close();
       logger.info('coordinator stopped');
     },
   };
+}
+
+/**
+ * [PROTOCOL §16] The extra ports, each bound exclusively as the main one. One held elsewhere (today's
+ * ChattyChannels binds 8999 itself) does not stop the start: it is named, with its holder and what
+ * that means, once in the log and in the status.
+ */
+async function bindExtraPorts(host: string, ports: readonly number[], logger: Logger) {
+  const extraSockets: Awaited<ReturnType<typeof bindExclusive>>[] = [];
+  const unavailable: UnavailablePort[] = [];
+  for (const extra of new Set(ports)) {
+    try {
+      extraSockets.push(await bindExclusive(host, extra));
+    } catch (err) {
+      if (!(err instanceof BindError)) throw err;
+      const holders = err.code === 'EADDRINUSE' ? describeHolders(await findUdpPortHolders(extra)) : '';
+      const reason = err.code === 'EADDRINUSE' ? `in use${holders ? ` by ${holders}` : ''}` : `cannot bind: ${err.code ?? err.message}`;
+      unavailable.push({ port: extra, reason });
+      logger.warn(
+        { port: extra, reason },
+        `UDP ${host}:${extra} is ${reason}: plugins that send there (today's AIplayer builds send to 8999) will not reach this coordinator`,
+      );
+    }
+  }
+  return { extraSockets, unavailable };
 }
 
 /** What `open` returns; if it throws, the socket is closed first, so a failed start leaves nothing bound. */

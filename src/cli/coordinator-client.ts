@@ -12,6 +12,8 @@ export type { LeaseJson } from '../leases/lease-json.js';
 
 export interface CoordinatorStatus {
   uptimeMs: number;
+  /** The UDP ports it listens on (its own first), and the extra ones it could not get, with why. */
+  ports: { listening: number[]; unavailable: Array<{ port: number; reason: string }> };
   pool: { size: number; free: number; quarantined: number };
   leases: Record<LeaseState, number>;
   counters: Record<string, number>;
@@ -275,10 +277,16 @@ function parseStatus(value: unknown): CoordinatorStatus {
     throw fail('"counters" is not an object of numbers');
   }
   if (dataDir !== null && typeof dataDir !== 'string') throw fail('"dataDir" is neither a path nor null');
+  const { ports } = value;
+  const isUnavailable = (entry: unknown) => isObject(entry) && isPort(entry.port) && typeof entry.reason === 'string';
+  if (!isObject(ports) || !Array.isArray(ports.listening) || !ports.listening.every(isPort) || !Array.isArray(ports.unavailable) || !ports.unavailable.every(isUnavailable)) {
+    throw fail('"ports" is not {listening, unavailable}');
+  }
   const controllers = Array.isArray(value.controllers) ? value.controllers.filter((key): key is string => typeof key === 'string') : [];
   const atlas = isObject(value.atlas) && isObject(value.atlas.meterSocket) && Array.isArray(value.atlas.processors) ? (value.atlas as unknown as AtlasBridgeStatus) : null;
   return {
     uptimeMs,
+    ports: ports as CoordinatorStatus['ports'],
     pool: { size: pool.size, free: pool.free, quarantined: pool.quarantined },
     leases: Object.fromEntries(LEASE_STATES.map((state) => [state, leases[state]])) as Record<LeaseState, number>,
     counters: counters as Record<string, number>,

@@ -63,13 +63,17 @@ export function formatStatus(status: CoordinatorStatus): string {
   const leaseTotal = LEASE_STATES.reduce((sum, state) => sum + leases[state], 0);
   const counterNames = Object.keys(counters);
   const nameWidth = Math.max(0, ...counterNames.map((name) => name.length));
+  const { listening, unavailable } = status.ports;
   return [
     `uptime    ${formatDuration(status.uptimeMs)}`,
+    `ports     UDP ${listening.join(', ')}`,
+    ...unavailable.map(({ port, reason }) => `          ${port} unavailable: ${reason}`),
     `pool      ${pool.size} ports: ${pool.free} free, ${pool.quarantined} quarantined`,
     `leases    ${leaseTotal}: ${LEASE_STATES.map((state) => `${leases[state]} ${state}`).join(', ')}`,
     `data dir  ${status.dataDir ?? 'none'}`,
     `controllers ${status.controllers.length === 0 ? 'none' : status.controllers.join(', ')}`,
     `atlas     ${status.atlas === null ? 'no processor' : atlasSummary(status.atlas)}`,
+    `sweeps    ${counters.sweepsSent ?? 0} questions sent: ${counters.instancesAdopted ?? 0} instances and ${counters.bindingsAdopted ?? 0} bindings found`,
     'counters',
     ...counterNames.map((name) => `  ${name.padEnd(nameWidth)}  ${counters[name]}`),
   ].join('\n');

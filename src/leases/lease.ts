@@ -1,5 +1,5 @@
 import type { Actor } from 'xstate';
-import type { LeaseMachine } from '../../machines/lease.js';
+import type { LeaseMachine, LeaseStateName } from '../../machines/lease.js';
 import type { ProbeAsker } from '../probes.js';
 
 export interface Endpoint {
@@ -28,9 +28,11 @@ export interface Lease {
   readonly tempId: string;
   actor: LeaseActor;
   /** The machine's top-level state, or how it ended. */
-  state: string;
+  state: LeaseStateName;
   /** The port the machine holds (offered, being verified, or bound); -1 when none. */
   port: number;
+  /** Restored from the journal and not verified again yet. */
+  restored: boolean;
   /** Where assignments go; undefined for a lease first seen in a confirmation or probe answer. */
   endpoint: Endpoint | undefined;
   /** The endpoint whose queue it waits in, or whose turn it holds. */

@@ -1,4 +1,3 @@
-import type { Claim } from '../../machines/lease.js';
 import type { Lease } from './lease.js';
 import type { PortPool } from './pool.js';
 
@@ -69,23 +68,9 @@ export class PortLedger {
     this.pool.quarantine(port);
   }
 
-  /**
-   * [PROTOCOL §3, §4] Where `port` stands for a lease that names it in a confirmation, when it is not
-   * that lease's own port. `confirmer` is the lease (undefined for an instance never seen, whose
-   * endpoint is only known to be on `host`).
-   */
-  claimOf(port: number, confirmer: Lease | undefined, host: string, leaseOf: (tempId: string) => Lease | undefined): Claim {
-    const atItsEndpoint = (key: string | undefined) =>
-      key !== undefined && (confirmer ? confirmer.endpoint?.key === key : key.slice(0, key.lastIndexOf(':')) === host);
-    const holder = this.holders.get(port);
-    if (holder !== undefined) {
-      const other = leaseOf(holder);
-      if (!other || other === confirmer) return 'none';
-      return other.state === 'assigned' ? (atItsEndpoint(other.endpoint?.key) ? 'offer' : 'none') : 'held';
-    }
-    const state = this.pool.stateOf(port);
-    if (state === 'quarantined') return atItsEndpoint(this.lastOffer.get(port)) ? 'set-aside' : 'none';
-    return state === 'free' ? 'free' : 'none';
+  /** The endpoint `port` was last offered at: a late confirmation from there may still claim it. */
+  lastOfferAt(port: number): string | undefined {
+    return this.lastOffer.get(port);
   }
 
   /** What does not balance; empty when all is well. The tests run it after every scenario. */

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { createActor, type SnapshotFrom } from 'xstate';
-import type { LeaseEvent, LeaseMachine, LeaseSettings } from '../../machines/lease.js';
+import { requestLifetimeMs, topLevelState, type LeaseEvent, type LeaseMachine, type LeaseSettings } from '../../machines/lease.js';
 import type { Clock } from '../clock.js';
 import type { Counters } from '../counters.js';
 import type { Logger } from '../log.js';
@@ -17,7 +17,17 @@ import type { LeaseKeeper } from './persistence/keeper.js';
 import { noteIgnoredConfirmation } from './effects.js';
 import type { LeaseDirectory, LeaseEvents } from './directory.js';
 import { LeaseOutcomes } from './outcomes.js';
-import { preferredPort, requestLifetimeMs, restoredLifetimeMs } from './rules.js';
+import {
+  judgeConfirmation,
+  judgeProbeAnswer,
+  judgeRequest,
+  preferredPort,
+  restoredLifetimeMs,
+  sweepAnswerIsRequest,
+  type Admission,
+  type Order,
+  type Room,
+} from './rules.js';
 import type { LeaseTimers } from './timers.js';
 
 export interface LeasesOptions {
@@ -65,95 +75,86 @@ export class Leases extends EventEmitter<LeaseEvents> implements LeaseDirectory 
 
   /** [PROTOCOL §1, §3] */
   request(request: wire.PortRequest, source: Source): void {
-    const { counters, settings } = this.options;
-    counters.requests++;
-    const endpoint = endpointOf(source.address, request.responsePort ?? source.port);
-    const known = this.table.get(request.tempId);
-    if (known && known.origin !== source.address) {
-      this.options.log('request_elsewhere', 'warn', { tempId: request.tempId, from: source.address }, 'repeated request from another host: ignored');
-      return;
-    }
-    if (known) {
-      counters.repeatedRequests++;
-      this.options.liveness.seen(request.tempId);
-      known.endpoint = endpoint;
-      known.actor.send({ type: 'REQUEST_AGAIN' });
-      return;
-    }
-    // [PROTOCOL §2] `busy`: a flood at one endpoint must not lock out plugins at others.
-    const waiting = this.options.offers.waitingAt(endpoint.key);
-    if (waiting >= settings.maxWaitingPerEndpoint) {
-      this.refuseBusy(request.tempId, endpoint, `${waiting} instances already wait at ${endpoint.key}`);
-      return;
-    }
-    if (this.table.size >= settings.maxInstances && !this.evictOldestUnverified()) {
-      this.refuseBusy(request.tempId, endpoint, `coordinator already tracks ${this.table.size} instances, all verified`);
-      return;
-    }
-    const preferred = preferredPort(request.preferredPort, this.options.keeper.lastPort(request.tempId));
-    this.options.logger.debug({ tempId: request.tempId, endpoint: endpoint.key, preferredPort: preferred }, 'port requested');
-    this.admit(request.tempId, { endpoint, host: source.address, preferredPort: preferred, deadlineMs: requestLifetimeMs(settings) });
+    this.options.counters.requests++;
+    this.ask(request, source);
   }
 
-  /** [PROTOCOL §3, §4] The machine decides what the confirmation may do; only an unknown host or port stops it here. */
+  /**
+   * [PROTOCOL §16] `tempId` answered a sweep of response port `port`: it waits there for an
+   * assignment. When nothing is under way for it, that is its lost request, and it takes the
+   * request's path from here. True when it was taken as one.
+   */
+  sweepAnswered(tempId: string, port: number, source: Source): boolean {
+    if (!sweepAnswerIsRequest(this.table.get(tempId))) return false;
+    const taken = this.ask({ tempId, preferredPort: -1, responsePort: port }, source);
+    if (!taken) return false;
+    this.options.counters.instancesAdopted++;
+    this.options.log('instance_adopted', 'info', { tempId, responsePort: port }, 'instance found waiting at its response port: taken as its request');
+    return true;
+  }
+
+  /** [PROTOCOL §16] A sweep of the pool's ports found `answer.tempId` receiving on `probe.port`. */
+  bindingFound(answer: ProbeAnswer, probe: SentProbe, source: Source): void {
+    this.probeAnswered(undefined, answer, probe, source);
+  }
+
+  /** [PROTOCOL §3, §4] The machine decides what the confirmation does; the rules which lease it concerns. */
   confirm(confirmation: wire.PortConfirmation, source: Source): void {
     const { counters, ledger } = this.options;
-    const { tempId, port, status } = confirmation;
+    const { tempId, port } = confirmation;
     counters.confirmations++;
-    const portState = ledger.pool.stateOf(port);
-    if (portState === 'outside' || portState === 'reserved') {
+    const known = this.table.get(tempId);
+    const standing = { pool: ledger.pool.stateOf(port), holder: this.table.get(ledger.holderOf(port) ?? ''), lastOfferKey: ledger.lastOfferAt(port) };
+    const verdict = judgeConfirmation(confirmation, source.address, known, standing, this.room());
+    if (verdict.kind === 'invalid') {
       counters.invalid++;
       this.options.log('confirm_outside_pool', 'warn', { tempId, port }, 'confirmation for a port outside the pool: ignored');
       return;
     }
-    const known = this.table.get(tempId);
-    if (known && known.origin !== source.address) {
-      this.ignoreConfirmation(tempId, port, `from ${source.address}, not ${known.origin} where its request came from`);
+    if (verdict.kind === 'ignore') {
+      noteIgnoredConfirmation(this.options, tempId, port, verdict.why);
       return;
     }
-    const claim = known?.port === port ? 'none' : ledger.claimOf(port, known, source.address, (id) => this.table.get(id));
-    // An instance never seen is adopted only on its word that it bound a port someone could give it.
-    if (!known && (status === 'failed' || claim === 'none')) {
-      this.ignoreConfirmation(tempId, port, 'unknown instance');
-      return;
-    }
-    const lease = known ?? this.adopt(tempId, source);
-    if (!lease) return;
+    const lease = known ?? this.adopt(tempId, source, verdict.admission!);
     this.options.liveness.seen(tempId);
     if (lease.endpoint) this.options.offers.answered(lease.endpoint);
-    lease.actor.send(status === 'bound' ? { type: 'CONFIRMED', port, claim } : { type: 'BIND_FAILED', port, claim });
+    this.carryOut([verdict.order]);
   }
 
-  /** [PROTOCOL §5] An answer to one of `prober`'s probes, matched by nonce. */
-  private probeAnswered(prober: Lease, answer: ProbeAnswer, probe: SentProbe, source: Source): void {
+  /** [PROTOCOL §5] An answer to a probe of `probe.port`, matched by nonce: sent for `prober`, or by a sweep of the pool. */
+  private probeAnswered(prober: Lease | undefined, answer: ProbeAnswer, probe: SentProbe, source: Source): void {
     const { counters, clock, ledger } = this.options;
     counters.probeAnswers++;
-    const rttMs = clock.now() - probe.sentAt;
-    if (answer.tempId === prober.tempId) {
-      prober.rttMs = rttMs;
-      this.options.liveness.verified(prober.tempId);
-      this.takeOver(probe.port, prober.tempId);
-      prober.actor.send({ type: 'PROBE_ANSWERED' });
-      return;
+    const verdict = judgeProbeAnswer({
+      port: probe.port,
+      prober,
+      holder: this.table.get(ledger.holderOf(probe.port) ?? ''),
+      answeredBy: answer.tempId,
+      answerer: this.table.get(answer.tempId),
+      room: this.room(),
+    });
+    if (verdict.kind === 'moot') return;
+    if (prober && verdict.kind !== 'own') {
+      counters.probeWrongOwner++;
+      this.options.log('probe_wrong_owner', 'warn', { port: probe.port, expected: prober.tempId, answeredBy: answer.tempId }, 'probe answered by another instance: port credited to it');
     }
-    // Another instance receives on this port (JUCE's shared-port bug): the port is the answerer's.
-    counters.probeWrongOwner++;
-    this.options.log('probe_wrong_owner', 'warn', { port: probe.port, expected: prober.tempId, answeredBy: answer.tempId }, 'probe answered by another instance: port credited to it');
-    const holder = this.table.get(answer.tempId) ?? this.adopt(answer.tempId, source);
-    if (!holder) {
-      // Someone we cannot track receives there: keep the port out of circulation for a while.
-      ledger.setAside(probe.port);
-      prober.actor.send({ type: 'PORT_LOST', port: probe.port, heldBy: answer.tempId });
-      return;
+    if (!prober && verdict.kind === 'taken') {
+      counters.bindingsAdopted++;
+      this.options.log('binding_adopted', 'info', { tempId: answer.tempId, port: probe.port }, 'instance found receiving on a pool port: the port is its lease');
     }
-    holder.host = source.address;
-    holder.rttMs = rttMs;
-    // The lease credited with the port loses it; so does the prober, if it was only challenging for it.
-    if (this.takeOver(probe.port, answer.tempId) !== prober.tempId) {
-      prober.actor.send({ type: 'PORT_LOST', port: probe.port, heldBy: answer.tempId });
+    if (verdict.admission) this.adopt(answer.tempId, source, verdict.admission);
+    if (verdict.setAside) ledger.setAside(probe.port);
+    if (verdict.creditTo !== undefined) {
+      ledger.claim(probe.port, verdict.creditTo);
+      const holder = this.table.get(verdict.creditTo)!;
+      holder.host = source.address;
+      holder.rttMs = clock.now() - probe.sentAt;
+      this.options.liveness.verified(verdict.creditTo);
     }
-    holder.actor.send({ type: 'PORT_PROVEN', port: probe.port });
-    this.options.liveness.verified(answer.tempId);
+    for (const { to, event } of verdict.orders) {
+      if (event.type === 'PORT_LOST') this.table.get(to)!.lostTo = { port: event.port, heldBy: event.heldBy };
+    }
+    this.carryOut(verdict.orders);
   }
 
   /** [PROTOCOL §7] `from`: the sender's address, which must be the request's (the admin CLI passes none). */
@@ -282,6 +283,55 @@ export class Leases extends EventEmitter<LeaseEvents> implements LeaseDirectory 
 
   // ---- bookkeeping ----
 
+  /** A request, or what counts as one: a known instance asks again, a new one is admitted, or it is refused. True unless refused or ignored. */
+  private ask(request: wire.PortRequest, source: Source): boolean {
+    const { counters, settings, offers, keeper, liveness } = this.options;
+    const { tempId } = request;
+    const endpoint = endpointOf(source.address, request.responsePort ?? source.port);
+    const known = this.table.get(tempId);
+    const verdict = judgeRequest(tempId, endpoint.key, {
+      known,
+      from: source.address,
+      waiting: offers.waitingAt(endpoint.key),
+      maxWaiting: settings.maxWaitingPerEndpoint,
+      room: this.room(),
+      instances: this.table.size,
+    });
+    switch (verdict.kind) {
+      case 'elsewhere':
+        this.options.log('request_elsewhere', 'warn', { tempId, from: source.address }, 'repeated request from another host: ignored');
+        return false;
+      case 'again':
+        counters.repeatedRequests++;
+        liveness.seen(tempId);
+        known!.endpoint = endpoint;
+        this.carryOut([verdict.order]);
+        return true;
+      case 'busy':
+        counters.busy++;
+        this.options.log('busy', 'warn', { tempId, endpoint: endpoint.key, detail: verdict.detail }, 'request refused: busy');
+        this.options.refuse(endpoint, tempId, 'busy', verdict.detail);
+        return false;
+      case 'admit': {
+        if (verdict.admission.evict) this.evictOldestUnverified();
+        const preferred = preferredPort(request.preferredPort, keeper.lastPort(tempId));
+        this.options.logger.debug({ tempId, endpoint: endpoint.key, preferredPort: preferred }, 'port requested');
+        this.admit(tempId, { endpoint, host: source.address, preferredPort: preferred, deadlineMs: requestLifetimeMs(settings) });
+        return true;
+      }
+    }
+  }
+
+  /** Room for one more lease: free, by evicting the oldest lease never verified, or none. */
+  private room(): Room {
+    if (this.table.size < this.options.settings.maxInstances) return 'free';
+    return this.unverified.size > 0 ? 'evict' : 'none';
+  }
+
+  private carryOut(orders: readonly Order[]): void {
+    for (const { to, event } of orders) this.table.get(to)?.actor.send(event);
+  }
+
   private admit(
     tempId: string,
     how: {
@@ -302,6 +352,7 @@ export class Leases extends EventEmitter<LeaseEvents> implements LeaseDirectory 
       actor: undefined as never,
       state: 'starting',
       port: how.restoredPort ?? -1,
+      restored: how.restoredPort !== undefined,
       endpoint: how.endpoint,
       queuedAt: undefined,
       host: how.host,
@@ -339,11 +390,8 @@ export class Leases extends EventEmitter<LeaseEvents> implements LeaseDirectory 
   }
 
   /** An instance that never asked (its request was lost) but turned up on a port. */
-  private adopt(tempId: string, source: Source): Lease | undefined {
-    if (this.table.size >= this.options.settings.maxInstances && !this.evictOldestUnverified()) {
-      this.options.log('adopt_refused', 'warn', { tempId, instances: this.table.size }, 'too many instances: unknown instance ignored');
-      return undefined;
-    }
+  private adopt(tempId: string, source: Source, admission: Admission): Lease {
+    if (admission.evict) this.evictOldestUnverified();
     return this.admit(tempId, {
       endpoint: undefined,
       host: source.address,
@@ -354,42 +402,27 @@ export class Leases extends EventEmitter<LeaseEvents> implements LeaseDirectory 
   }
 
   /** Makes room for a newcomer: the lease waiting longest without ever being verified lapses. */
-  private evictOldestUnverified(): boolean {
+  private evictOldestUnverified(): void {
     const oldest = this.unverified.values().next();
-    if (oldest.done) return false;
+    if (oldest.done) return;
     this.unverified.delete(oldest.value);
     this.options.counters.evicted++;
     this.options.log('evicted', 'info', { tempId: oldest.value }, 'instance table full: the oldest instance never verified is dropped');
     this.table.get(oldest.value)?.actor.send({ type: 'EVICTED' });
-    return true;
   }
 
-  private refuseBusy(tempId: string, endpoint: Endpoint, detail: string): void {
-    this.options.counters.busy++;
-    this.options.log('busy', 'warn', { tempId, endpoint: endpoint.key, detail }, 'request refused: busy');
-    this.options.refuse(endpoint, tempId, 'busy', detail);
-  }
 
-  private ignoreConfirmation(tempId: string, port: number, why: string): void {
-    noteIgnoredConfirmation(this.options, tempId, port, why);
-  }
 
-  /** A probe proved `tempId` receives on `port`: whoever else was credited with it has lost it. Returns who that was. */
-  private takeOver(port: number, tempId: string): string | undefined {
-    const previous = this.options.ledger.claim(port, tempId);
-    const loser = previous === undefined || previous === tempId ? undefined : this.table.get(previous);
-    if (loser) {
-      loser.lostTo = { port, heldBy: tempId };
-      loser.actor.send({ type: 'PORT_LOST', port, heldBy: tempId });
-    }
-    return previous;
-  }
+
+
+
 
   /** Mirrors the settled snapshot into the lease, and tells the rest of the coordinator what changed. */
   private settle(lease: Lease, snapshot: SnapshotFrom<LeaseMachine>): void {
     if (this.closed) return;
-    const state = typeof snapshot.value === 'string' ? snapshot.value : 'bound';
-    const { port } = snapshot.context;
+    const state = topLevelState(snapshot);
+    const { port, restored } = snapshot.context;
+    lease.restored = restored;
     if (state === lease.state && port === lease.port) return;
     const wasState = lease.state;
     const wasPort = lease.port;
@@ -409,6 +442,4 @@ export class Leases extends EventEmitter<LeaseEvents> implements LeaseDirectory 
     this.options.liveness.forget(tempId);
     if (lease.trackId !== null && this.tracks.get(lease.trackId) === tempId) this.tracks.delete(lease.trackId);
   }
-
-
 }

@@ -18,9 +18,14 @@ export function parseCidr(text: string): Cidr | string {
   return { text: text.trim(), base: (toNumber(octets) & mask) >>> 0, mask };
 }
 
-/** Loopback (127.0.0.0/8 and ::1), or an address inside one of the ranges. */
+/** 127.0.0.0/8 and ::1, as a socket reports a datagram's source. */
+export function isLoopback(address: string): boolean {
+  return address.startsWith('127.') || address === '::1' || address.startsWith('::ffff:127.');
+}
+
+/** Loopback, or an address inside one of the ranges. */
 export function isAllowed(address: string, ranges: readonly Cidr[]): boolean {
-  if (address.startsWith('127.') || address === '::1' || address.startsWith('::ffff:127.')) return true;
+  if (isLoopback(address)) return true;
   if (ranges.length === 0) return false;
   const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
   const parts = v4.split('.');

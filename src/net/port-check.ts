@@ -7,6 +7,8 @@ export interface PortCheck {
   (ports: readonly number[]): Promise<Set<number>>;
   /** How many ports are worth checking in one batch: all of them when one read answers for any number. */
   readonly batch?: number;
+  /** Every UDP port some socket holds on this host, where one read tells (Linux); absent where it cannot. */
+  readonly bound?: () => Promise<Set<number>>;
 }
 
 /**
@@ -25,7 +27,7 @@ export function createPortCheck(options: { procRoot?: string; concurrency?: numb
     }
     return heldByBindTest(ports, concurrency);
   };
-  return Object.assign(check, { batch: useProc ? Infinity : 256 });
+  return Object.assign(check, useProc ? { batch: Infinity, bound: () => heldFromProc(procRoot) } : { batch: 256 });
 }
 
 async function heldFromProc(procRoot: string): Promise<Set<number>> {

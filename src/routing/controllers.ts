@@ -29,6 +29,8 @@ export interface ControllersOptions {
  */
 export class Controllers {
   private readonly byKey = new Map<string, Controller>();
+  /** Registered from the config file: never expire, never leave. */
+  private readonly standing = new Set<string>();
   private all: Controller[] = [];
   private readonly allow: Cidr[];
   private readonly expiry: Deadlines<string>;
@@ -43,15 +45,19 @@ export class Controllers {
     return isAllowed(address, this.allow);
   }
 
-  /** Registers or renews the controller listening at host:port; false when the table is full. */
-  subscribe(host: string, port: number): boolean {
+  /**
+   * Registers or renews the controller listening at host:port; false when the table is full. A
+   * `standing` one (from the config file) stays for as long as the coordinator runs.
+   */
+  subscribe(host: string, port: number, { standing = false } = {}): boolean {
     const key = `${host}:${port}`;
     if (!this.byKey.has(key)) {
       if (this.byKey.size >= this.options.max) return false;
       this.byKey.set(key, { host, port, key });
       this.all = [...this.byKey.values()];
     }
-    this.expiry.set(key, this.options.clock.now() + this.options.ttlMs);
+    if (standing) this.standing.add(key);
+    if (!this.standing.has(key)) this.expiry.set(key, this.options.clock.now() + this.options.ttlMs);
     return true;
   }
 
@@ -87,7 +93,7 @@ export class Controllers {
   }
 
   private drop(key: string): boolean {
-    if (!this.byKey.delete(key)) return false;
+    if (this.standing.has(key) || !this.byKey.delete(key)) return false;
     this.expiry.cancel(key);
     this.all = [...this.byKey.values()];
     this.options.onLeave?.(key);

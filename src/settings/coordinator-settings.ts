@@ -4,7 +4,7 @@ import type { LeaseSettings } from '../../machines/lease.js';
 import { defaultDataDir } from '../leases/persistence/data-dir.js';
 import { checkSettings, fixedDefaults } from './resolve.js';
 import { settingsFor, type SettingsTable } from './table.js';
-import { cidr, list, oneOf, optionalPath, path, port, portRange, record, SettingsError, text, wholeNumber } from './values.js';
+import { cidr, list, oneOf, optionalPath, path, port, portRange, portSeries, portsOf, record, SettingsError, text, wholeNumber, type PortSeries } from './values.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -32,9 +32,17 @@ export interface AtlasSettings {
   meters: AtlasMeter[];
 }
 
+/** A controller registered for as long as the coordinator runs, with no subscription to renew. [PROTOCOL §11] */
+export interface StandingController {
+  host: string;
+  port: number;
+}
+
 export interface CoordinatorSettings extends LeaseSettings {
   host: string;
   port: number;
+  /** More ports it owns and serves exactly as its own: where today's AIplayer builds send (8999). */
+  extraPorts: number[];
   poolLow: number;
   poolHigh: number;
   /** Ports of the pool range never offered, besides the coordinator's own port. */
@@ -47,6 +55,10 @@ export interface CoordinatorSettings extends LeaseSettings {
   maxInstances: number;
   /** Instances waiting at one response endpoint; more get `busy`. 512: a DAW's worth of deployed plugins on 50000. */
   maxWaitingPerEndpoint: number;
+  /** The deployed plugin's response ports, swept for instances whose request was never heard. [PROTOCOL §16] */
+  sweepPorts: PortSeries[];
+  /** Between sweeps of the response ports; 0 sweeps them at start only. */
+  sweepIntervalMs: number;
   logLevel: LogLevel;
   /** JSON log lines appended here as well as stdout, reopened on SIGHUP; "" for stdout only. */
   logFile: string;
@@ -62,6 +74,8 @@ export interface CoordinatorSettings extends LeaseSettings {
   maxControllers: number;
   /** A controller that does not renew within this long is dropped. */
   controllerTtlMs: number;
+  /** Controllers registered from the start, for as long as it runs (today's ChattyChannels on 8998). */
+  controllers: StandingController[];
   atlas: AtlasSettings;
 }
 
@@ -89,6 +103,14 @@ export const COORDINATOR_SETTINGS: SettingsTable<CoordinatorSettings> = [
     description: 'UDP port the coordinator owns (exclusively)',
   }),
   setting({ key: 'host', type: text('ADDR'), default: '127.0.0.1', fills: 'host', description: 'IPv4 address it binds' }),
+  setting({
+    key: 'extraPorts',
+    type: list(port),
+    // OSC_CHATTY_CHANNELS_PORT in today's AIplayer builds: every message they send goes there.
+    default: [8999],
+    fills: 'extraPorts',
+    description: 'more UDP ports it owns (exclusively) and serves as its own: today\'s AIplayer builds send to 8999 (`""` for none)',
+  }),
   setting({
     key: 'pool',
     type: portRange,
@@ -150,6 +172,20 @@ export const COORDINATOR_SETTINGS: SettingsTable<CoordinatorSettings> = [
     apiAlsoAccepts: [null],
     description: 'where leases persist',
   }),
+  setting({
+    key: 'sweepPorts',
+    type: list(portSeries),
+    default: [{ low: 50000, high: 59900, step: 100 }],
+    fills: 'sweepPorts',
+    description: 'response ports where deployed plugins wait, swept for instances whose request was never heard (`""` for none)',
+  }),
+  setting({
+    key: 'sweepInterval',
+    type: ms(0),
+    default: 5000,
+    fills: 'sweepIntervalMs',
+    description: 'between sweeps of the response ports; 0 sweeps them at start only',
+  }),
   setting({ key: 'livenessInterval', type: ms(1), default: 10_000, fills: 'livenessIntervalMs', description: 'silence after which a bound lease is probed' }),
   setting({
     key: 'reverifyInterval',
@@ -173,6 +209,14 @@ export const COORDINATOR_SETTINGS: SettingsTable<CoordinatorSettings> = [
     default: 30_000,
     fills: 'controllerTtlMs',
     description: 'a controller that does not renew its subscription within this long is dropped',
+  }),
+  setting({
+    key: 'controllers',
+    type: list(record({ host: text('ADDR'), port })),
+    configOnly: true,
+    default: [],
+    fills: 'controllers',
+    description: 'controllers registered from the start, never to renew: `{ host, port }` (config file only)',
   }),
   section('atlas', [
     atlas.setting({
@@ -227,12 +271,34 @@ export function validateSettings(settings: CoordinatorSettings): CoordinatorSett
     }
   }
   checkAtlas(settings.atlas);
+  checkPorts(settings);
+  for (const [n, { host }] of settings.controllers.entries()) {
+    if (!isIPv4(host)) throw new SettingsError(`controllers[${n}].host`, `"${host}" is not an IPv4 address`);
+  }
+  if (settings.controllers.length > settings.maxControllers) {
+    throw new SettingsError('controllers', `${settings.controllers.length} standing controllers, more than maxControllers (${settings.maxControllers})`);
+  }
   const reserved = new Set(settings.reserved);
   reserved.add(settings.port);
   let usable = 0;
   for (let candidate = settings.poolLow; candidate <= settings.poolHigh; candidate++) if (!reserved.has(candidate)) usable++;
   if (usable === 0) throw new SettingsError('pool', 'no port left to offer after the reserved ones');
   return settings;
+}
+
+/**
+ * Ports the coordinator owns or sweeps are never the pool's: it would hand out a port it holds, or a
+ * sweep could send an assignment where a bound lease lives (the deployed plugin obeys any). [PROTOCOL §16]
+ */
+function checkPorts({ extraPorts, sweepPorts, poolLow, poolHigh }: CoordinatorSettings): void {
+  const inPool = (port: number) => port >= poolLow && port <= poolHigh;
+  for (const [n, extra] of extraPorts.entries()) {
+    if (inPool(extra)) throw new SettingsError(`extraPorts[${n}]`, `${extra} is inside the pool ${poolLow}-${poolHigh}`);
+  }
+  for (const [n, series] of sweepPorts.entries()) {
+    const overlap = portsOf(series).find(inPool);
+    if (overlap !== undefined) throw new SettingsError(`sweepPorts[${n}]`, `${overlap} is inside the pool ${poolLow}-${poolHigh}: only response ports are swept`);
+  }
 }
 
 /** What no single Atlas row can check: ids and hosts unique, addresses IPv4, mappings naming a processor. */

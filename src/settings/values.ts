@@ -199,7 +199,7 @@ export interface PortRange {
 
 const portRangeFields = record({ low: port, high: port });
 
-function ordered(range: PortRange): PortRange {
+function ordered<Range extends PortRange>(range: Range): Range {
   if (range.low > range.high) throw new InvalidValue(`${range.low} is above ${range.high}`);
   return range;
 }
@@ -219,6 +219,42 @@ export const portRange: TextType<PortRange> = {
   toConfig: (range) => `${range.low}-${range.high}`,
   show: (range) => `${range.low}-${range.high}`,
 };
+
+export interface PortSeries {
+  low: number;
+  high: number;
+  step: number;
+}
+
+const portSeriesFields = record({ low: port, high: port, step: wholeNumber({ min: 1, max: 65534 }) });
+
+function parsePortSeries(text: string): PortSeries {
+  const match = /^\s*(\d+)\s*(?:-\s*(\d+)\s*(?:\/\s*(\d+)\s*)?)?$/.exec(text);
+  if (!match) throw new InvalidValue(`"${text}" is not a port, LOW-HIGH or LOW-HIGH/STEP`);
+  const low = port.parseText(match[1]!);
+  const high = match[2] === undefined ? low : port.parseText(match[2]);
+  const step = match[3] === undefined ? 1 : portSeriesFields.check({ low, high, step: Number(match[3]) }).step;
+  return ordered({ low, high, step });
+}
+
+const showSeries = ({ low, high, step }: PortSeries) => (low === high ? String(low) : `${low}-${high}${step === 1 ? '' : `/${step}`}`);
+
+/** "50000-59900/100" (every 100th port), "50000-50009", or "50000"; in a config file {low, high, step} too. */
+export const portSeries: TextType<PortSeries> = {
+  argument: 'LOW-HIGH/STEP',
+  parseText: parsePortSeries,
+  parseConfig: (value) => (typeof value === 'string' ? parsePortSeries(value) : typeof value === 'number' ? parsePortSeries(String(value)) : ordered(portSeriesFields.parseConfig(value))),
+  check: (value) => ordered(portSeriesFields.check(value)),
+  toConfig: showSeries,
+  show: showSeries,
+};
+
+/** Every port of the series, in order. */
+export function portsOf({ low, high, step }: PortSeries): number[] {
+  const ports: number[] = [];
+  for (let next = low; next <= high; next += step) ports.push(next);
+  return ports;
+}
 
 /** A list: "a,b" ("" for none) on the command line, a list in a config file, each item checked by its own type. */
 export function list<T>(item: TextType<T>): TextType<T[]>;

@@ -200,7 +200,8 @@ export class DeployedPlugin extends EventEmitter {
     // JUCE's parser checks the count and each type (isString, isInt32), never the tempID.
     if (message.address === ADDRESS.portAssignment && tags === 'sis') {
       this.onAssignment(second as number, third as string);
-    } else if (message.address === ADDRESS.queryRms && tags === 's' && this.receiverIsAssigned) {
+    } else if (message.address === ADDRESS.queryRms && tags === 's') {
+      // One receiver handles every address: it answers on its response port too, before it has a port.
       this.answerQuery(first as string);
     }
   }
@@ -261,7 +262,7 @@ export class DeployedPlugin extends EventEmitter {
       // A typed argument: node-osc would send a bare whole number (0 included) as an int.
       { type: 'f', value: this.options.rms ?? 0 },
     ]);
-    if (this.verifiedPort !== undefined || this.assignedPort === undefined) return;
+    if (this.verifiedPort !== undefined || !this.receiverIsAssigned || this.assignedPort === undefined) return;
     this.verifiedPort = this.assignedPort;
     this.firstVerifiedAt = performance.now();
     this.emit('verified', this.verifiedPort);

@@ -101,9 +101,10 @@ describe('formatStatus', () => {
   it('summarises uptime, pool, leases by state and every counter', () => {
     const text = formatStatus({
       uptimeMs: 125_000,
+      ports: { listening: [9001], unavailable: [{ port: 8999, reason: 'in use by PID 4242 (ChattyChannels)' }] },
       pool: { size: 1000, free: 990, quarantined: 3 },
       leases: { requesting: 1, assigned: 2, verifying: 3, bound: 4 },
-      counters: { assignments: 12, probeFailures: 1, malformed: 0 },
+      counters: { assignments: 12, probeFailures: 1, malformed: 0, sweepsSent: 14, instancesAdopted: 12, bindingsAdopted: 2 },
       dataDir: null,
       controllers: ['127.0.0.1:40000'],
       atlas: null,
@@ -111,15 +112,21 @@ describe('formatStatus', () => {
     expect(text).toBe(
       [
         'uptime    2m05s',
+        'ports     UDP 9001',
+        '          8999 unavailable: in use by PID 4242 (ChattyChannels)',
         'pool      1000 ports: 990 free, 3 quarantined',
         'leases    10: 1 requesting, 2 assigned, 3 verifying, 4 bound',
         'data dir  none',
         'controllers 127.0.0.1:40000',
         'atlas     no processor',
+        'sweeps    14 questions sent: 12 instances and 2 bindings found',
         'counters',
-        '  assignments    12',
-        '  probeFailures  1',
-        '  malformed      0',
+        '  assignments       12',
+        '  probeFailures     1',
+        '  malformed         0',
+        '  sweepsSent        14',
+        '  instancesAdopted  12',
+        '  bindingsAdopted   2',
       ].join('\n'),
     );
   });

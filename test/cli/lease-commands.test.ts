@@ -101,6 +101,7 @@ function leasesHandler(pageCap = MAX_PAGE): Handler {
 
 const STATUS = {
   uptimeMs: 3_725_000,
+  ports: { listening: [9001], unavailable: [{ port: 8999, reason: 'in use by PID 4242 (ChattyChannels)' }] },
   pool: { size: 1000, free: 970, quarantined: 2 },
   leases: { requesting: 30, assigned: 30, verifying: 30, bound: 30 },
   counters: { assignments: 140, confirmations: 120, probeFailures: 3, expiries: 4, steals: 1, malformed: 7, resends: 9 },
@@ -306,6 +307,7 @@ describe('oscport status', () => {
     const text = await oscport(['status', '-c', fake.address]);
     expect(text.stdout).toContain('uptime    1h02m');
     expect(text.stdout).toContain('pool      1000 ports: 970 free, 2 quarantined');
+    expect(text.stdout).toContain('ports     UDP 9001\n          8999 unavailable: in use by PID 4242 (ChattyChannels)\n');
     expect(text.stdout).toContain('resends');
     const json = await oscport(['status', '--json', '-c', fake.address]);
     expect(JSON.parse(json.stdout)).toEqual(STATUS);

@@ -84,7 +84,7 @@ describe('robustness', () => {
 
   it('a second coordinator on the same port fails to start; the first keeps serving', async () => {
     const first = await testCoordinator(RANGES.malformed);
-    const second = startCoordinator({ host: '127.0.0.1', port: first.port, poolLow: 30000, poolHigh: 30010 });
+    const second = startCoordinator({ host: '127.0.0.1', port: first.port, poolLow: 30000, poolHigh: 30010, extraPorts: [], sweepPorts: [] });
     await expect(second).rejects.toBeInstanceOf(BindError);
     await expect(second).rejects.toMatchObject({ code: 'EADDRINUSE', port: first.port });
     const lease = await requestPort({ tempId: 'still-served', coordinator: { host: '127.0.0.1', port: first.port } });
@@ -94,7 +94,7 @@ describe('robustness', () => {
   it('refuses to share its port even with a socket that set SO_REUSEADDR', async () => {
     const squatter = await Peer.bind(0, { reuseAddr: true });
     peers.push(squatter);
-    await expect(startCoordinator({ host: '127.0.0.1', port: squatter.port, poolLow: 30000, poolHigh: 30010 })).rejects.toMatchObject({
+    await expect(startCoordinator({ host: '127.0.0.1', port: squatter.port, poolLow: 30000, poolHigh: 30010, extraPorts: [], sweepPorts: [] })).rejects.toMatchObject({
       code: 'EADDRINUSE',
     });
   });

@@ -31,6 +31,10 @@ export const RANGES = {
   routingCli: [23500, 23599],
   atlas: [23600, 23699],
   tail: [23700, 23709],
+  sweeps: [23710, 23809],
+  /** Response ports of the sweeps' plugins: no pool, swept only by that file. */
+  sweepResponses: [23900, 23999],
+  extraPorts: [23810, 23859],
 } as const satisfies Record<string, readonly [number, number]>;
 
 const open: Coordinator[] = [];
@@ -52,6 +56,9 @@ export async function testCoordinator(range: readonly [number, number], options:
     poolLow: range[0],
     poolHigh: range[1],
     reserved: [],
+    // Files run in parallel: none takes 8999 or sweeps the real response ports unless its test says so.
+    extraPorts: [],
+    sweepPorts: [],
     logger: pino({ level: process.env.OSCPORT_TEST_LOG ?? 'silent' }),
     ...options,
   });

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
-import { leaseMachine } from '../../machines/lease.js';
+import { leaseMachine, requestLifetimeMs } from '../../machines/lease.js';
 import { createCounters } from '../../src/counters.js';
 import { leaseCore } from '../../src/leases/core.js';
 import { leaseEffects, refuse } from '../../src/leases/effects.js';
 import { Leases } from '../../src/leases/registry.js';
-import { checkDurationMs, preferredPort, requestLifetimeMs, restoredLifetimeMs } from '../../src/leases/rules.js';
+import { checkDurationMs, preferredPort, restoredLifetimeMs } from '../../src/leases/rules.js';
 import { silentLogger } from '../../src/log.js';
 import { decodeDatagram } from '../../src/osc/codec.js';
 import { createRateLimitedLog } from '../../src/rate-limited-log.js';

@@ -396,6 +396,18 @@ describe('lease machine: a lease restored from the journal [PROTOCOL §8]', () =
     expect(m.state()).toBe('stolen');
   });
 
+  it('that asks again is back at its response port: it waits for an offer with a request\'s deadline, its old port given back to be preferred', () => {
+    const m = start({}, { restoredPort: 9004, deadlineMs: 5000 });
+    expect(m.take()[0]).toBe('startDeadline:ms=5000');
+    m.send({ type: 'REQUEST_AGAIN' });
+    expect(m.state()).toBe('requesting');
+    // 100 + 200 + 400 ms: the whole resend schedule of an offer, as for any request.
+    expect(m.take()).toEqual(['stopTimer', 'cancelProbes', 'returnPort:9004', 'startDeadline:ms=700', 'awaitOffer']);
+    expect(m.context()).toMatchObject({ port: -1, restored: false });
+    m.send({ type: 'OFFER', port: 9004, shared: false, backoff: 0 });
+    expect(m.take()).toEqual(['leaveQueue', 'sendAssignment:9004', 'startTimer:ms=100']);
+  });
+
   it('is not moved off its port by a failed report: its probes decide', () => {
     const m = start({}, { restoredPort: 9004 });
     m.take();

@@ -25,6 +25,8 @@ async function coordinator(): Promise<Coordinator> {
     poolLow: POOL[0],
     poolHigh: POOL[1],
     reserved: [],
+    extraPorts: [],
+    sweepPorts: [],
     dataDir: null,
     logger: pino({ level: process.env.OSCPORT_TEST_LOG ?? 'silent' }),
   });

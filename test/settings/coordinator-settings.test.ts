@@ -8,6 +8,7 @@ describe("the coordinator's settings", () => {
     expect(DEFAULT_SETTINGS).toEqual({
       host: '127.0.0.1',
       port: 9001,
+      extraPorts: [8999],
       poolLow: 9000,
       poolHigh: 9999,
       reserved: [9000],
@@ -15,6 +16,8 @@ describe("the coordinator's settings", () => {
       receiveBufferBytes: 8 * 1024 * 1024,
       maxInstances: 4096,
       maxWaitingPerEndpoint: 512,
+      sweepPorts: [{ low: 50000, high: 59900, step: 100 }],
+      sweepIntervalMs: 5000,
       logLevel: 'info',
       logFile: '',
       assignTimeoutMs: 1000,
@@ -30,6 +33,7 @@ describe("the coordinator's settings", () => {
       controllersAllow: [],
       maxControllers: 16,
       controllerTtlMs: 30_000,
+      controllers: [],
       atlas: { meterPort: 3131, meterHost: '0.0.0.0', keepaliveMs: 60_000, processors: [], meters: [] },
     });
     expect(Object.isFrozen(DEFAULT_SETTINGS)).toBe(true);
@@ -58,6 +62,20 @@ describe("the coordinator's settings", () => {
     expect(() => validateSettings({ ...DEFAULT_SETTINGS, poolLow: 9000, poolHigh: 9001, reserved: [9000] })).toThrow(
       'pool: no port left to offer after the reserved ones',
     );
+  });
+
+  it('keep the ports the coordinator owns or sweeps out of the pool, and standing controllers within bounds', () => {
+    expect(() => validateSettings({ ...DEFAULT_SETTINGS, extraPorts: [9500] })).toThrow('extraPorts[0]: 9500 is inside the pool 9000-9999');
+    expect(() => validateSettings({ ...DEFAULT_SETTINGS, sweepPorts: [{ low: 9900, high: 10100, step: 100 }] })).toThrow(
+      'sweepPorts[0]: 9900 is inside the pool 9000-9999: only response ports are swept',
+    );
+    expect(() => validateSettings({ ...DEFAULT_SETTINGS, sweepPorts: [{ low: 50000, high: 50100, step: 0 }] })).toThrow('sweepPorts[0].step: 0 is outside 1-65534');
+    expect(() => validateSettings({ ...DEFAULT_SETTINGS, controllers: [{ host: 'localhost', port: 8998 }] })).toThrow(
+      'controllers[0].host: "localhost" is not an IPv4 address',
+    );
+    const many = Array.from({ length: 3 }, (_, n) => ({ host: '127.0.0.1', port: 8990 + n }));
+    expect(() => validateSettings({ ...DEFAULT_SETTINGS, controllers: many, maxControllers: 2 })).toThrow('controllers: 3 standing controllers, more than maxControllers (2)');
+    expect(validateSettings({ ...DEFAULT_SETTINGS, controllers: [{ host: '127.0.0.1', port: 8998 }] }).controllers).toHaveLength(1);
   });
 
   it('are the table in README.md (`npm run readme` rewrites it)', () => {

@@ -9,6 +9,8 @@ import {
   path,
   port,
   portRange,
+  portSeries,
+  portsOf,
   record,
   SettingsError,
   text,
@@ -66,6 +68,22 @@ describe('port ranges', () => {
     expect(problem(() => portRange.parseText('9000'))).toEqual({ within: '', reason: '"9000" is not a range LOW-HIGH' });
     expect(problem(() => portRange.parseConfig({ low: 9000, high: 70000 }))).toEqual({ within: '.high', reason: '70000 is outside 1-65535' });
     expect(portRange.toConfig({ low: 1, high: 2 })).toBe('1-2');
+  });
+});
+
+describe('port series', () => {
+  it('read PORT, LOW-HIGH or LOW-HIGH/STEP, or {low, high, step}, and give their ports in order', () => {
+    expect(portSeries.parseText('50000-59900/100')).toEqual({ low: 50000, high: 59900, step: 100 });
+    expect(portSeries.parseText('50000-50002')).toEqual({ low: 50000, high: 50002, step: 1 });
+    expect(portSeries.parseText(' 50000 ')).toEqual({ low: 50000, high: 50000, step: 1 });
+    expect(portSeries.parseConfig(50000)).toEqual({ low: 50000, high: 50000, step: 1 });
+    expect(portSeries.parseConfig({ low: 50000, high: 50200, step: 100 })).toEqual({ low: 50000, high: 50200, step: 100 });
+    expect(problem(() => portSeries.parseText('50000-59900/0'))).toEqual({ within: '.step', reason: '0 is outside 1-65534' });
+    expect(problem(() => portSeries.parseText('59900-50000/100')).reason).toBe('59900 is above 50000');
+    expect(problem(() => portSeries.parseText('50000/100')).reason).toBe('"50000/100" is not a port, LOW-HIGH or LOW-HIGH/STEP');
+    expect(portsOf(portSeries.parseText('50000-50250/100'))).toEqual([50000, 50100, 50200]);
+    expect(portsOf(portSeries.parseText('50000-59900/100'))).toHaveLength(100);
+    expect(list(portSeries).show([{ low: 50000, high: 59900, step: 100 }, { low: 7, high: 7, step: 1 }])).toBe('50000-59900/100,7');
   });
 });
 

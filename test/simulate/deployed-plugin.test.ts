@@ -185,6 +185,18 @@ describe('DeployedPlugin', () => {
     expect(plugin.verifiedAt).toBeGreaterThanOrEqual(plugin.requestSentAt!);
   });
 
+  it('answers query_rms on its response port before it has a port (REFERENCE §1), without counting as verified', async () => {
+    const fake = await coordinator();
+    const [shared] = (await freePorts(1)) as [number];
+    await startPlugin(fake, { tempId: 'older', responsePort: shared });
+    const newest = await startPlugin(fake, { tempId: 'newest', responsePort: shared });
+    fake.send(shared, '/aiplayer/query_rms', s('sweep-1'));
+    const answer = await fake.next('/aiplayer/rms_response');
+    // Only the newest socket on a shared port hears it, and it names itself.
+    expect(answer.values).toEqual(['sweep-1', 'newest', 0]);
+    expect(newest.verified).toBe(false);
+  });
+
   it('lets only the newest of instances sharing a port hear assignments sent to it at once', async () => {
     const fake = await coordinator();
     const [shared, ...ports] = (await freePorts(6)) as [number, number, number, number, number, number];

@@ -2,6 +2,7 @@ import contract from '../../../protocol/messages.json' with { type: 'json' };
 import type { DecodedArg } from '../../osc/codec.js';
 import { encodeMessage } from '../../osc/codec.js';
 import { REQUEST_ID_MAX_LENGTH, typeTags, validateIdentityArg } from '../../osc/wire.js';
+import { isLoopback } from '../../net/cidr.js';
 import type { Handler, Hub } from '../hub.js';
 
 const { requests, reply } = contract.admin;
@@ -30,10 +31,6 @@ export const ADMIN_FORMS = {
 
 export type Reply = Record<string, unknown>;
 type Answer = (hub: Hub, args: readonly DecodedArg[]) => Reply | Promise<Reply>;
-
-export function isLoopback(address: string): boolean {
-  return address.startsWith('127.') || address === '::1' || address.startsWith('::ffff:127.');
-}
 
 /** An admin query's handler: loopback only, the request ID and the form checked, the JSON reply sent to the asker. */
 export function adminQuery(form: string, answer: Answer): Handler {
