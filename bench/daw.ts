@@ -20,7 +20,8 @@ const plugins = Array.from(
 for (const plugin of plugins) await plugin.start();
 process.on('message', async (message: 'go' | { type: 'release' }) => {
   if (message === 'go') {
-    for (const plugin of plugins) plugin.sendRequest();
+    // Gone before `asked`: in a cold round nothing listens yet, and none may arrive after the coordinator starts.
+    await Promise.all(plugins.map((plugin) => plugin.sendRequest()));
     send({ type: 'asked' });
   } else if (message.type === 'release') {
     await Promise.all(plugins.map(async (plugin) => (await plugin.release(), await plugin.close())));

@@ -443,6 +443,8 @@ export type LiveState = (typeof LIVE_STATES)[number];
 export const END_STATES = ['failed', 'lapsed', 'expired', 'stolen', 'released'] as const satisfies readonly LeaseStateName[];
 export type EndState = (typeof END_STATES)[number];
 
+export const isEnded = (state: LeaseStateName): state is EndState => (END_STATES as readonly string[]).includes(state);
+
 /** The top-level state of a snapshot. */
 export function topLevelState(snapshot: SnapshotFrom<LeaseMachine>): LeaseStateName {
   const { value } = snapshot;

@@ -1,3 +1,4 @@
+import { isEnded } from '../../machines/lease.js';
 import type { Clock } from '../clock.js';
 import type { LeaseDirectory } from '../leases/directory.js';
 import type { Logger } from '../log.js';
@@ -38,7 +39,7 @@ export class AtlasService {
   constructor(private readonly options: AtlasServiceOptions) {
     options.leases.on('change', (lease) => {
       // A lease's own subscriptions end with it; a trackID's go on with whichever lease holds the track next.
-      if (['released', 'expired', 'stolen', 'lapsed', 'failed'].includes(lease.state)) void this.dropConsumer(plugin(lease.tempId));
+      if (isEnded(lease.state)) void this.dropConsumer(plugin(lease.tempId));
     });
   }
 

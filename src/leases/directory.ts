@@ -1,10 +1,11 @@
+import type { LeaseStateName } from '../../machines/lease.js';
 import type { Lease } from './lease.js';
 
 /**
  * A lease changed state or port (its new ones are on the lease; an ended lease's state is how it
  * ended): what routing and the Atlas bridge need to know. Positional, so a change costs no allocation.
  */
-export type LeaseChangeListener = (lease: Lease, wasState: string, wasPort: number) => void;
+export type LeaseChangeListener = (lease: Lease, wasState: LeaseStateName, wasPort: number) => void;
 
 export interface LeaseEvents {
   change: Parameters<LeaseChangeListener>;

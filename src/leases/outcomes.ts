@@ -1,5 +1,5 @@
 import type { SnapshotFrom } from 'xstate';
-import { END_STATES, type EndState, type LeaseMachine } from '../../machines/lease.js';
+import { isEnded, type EndState, type LeaseMachine, type LeaseStateName } from '../../machines/lease.js';
 import type { Clock } from '../clock.js';
 import type { Counters } from '../counters.js';
 import type { RateLimitedLog } from '../rate-limited-log.js';
@@ -17,8 +17,6 @@ const ENDED_MESSAGES: Record<Exclude<EndState, 'failed'>, string> = {
 /** The counter each ending adds to (`oscport status`). */
 const ENDED_COUNTERS = { lapsed: 'lapsed', released: 'released', expired: 'expiries', stolen: 'steals' } as const;
 
-const isEnded = (state: string): state is EndState => (END_STATES as readonly string[]).includes(state);
-
 export interface LeaseOutcomesOptions {
   keeper: LeaseKeeper;
   counters: Counters;
@@ -35,7 +33,7 @@ export interface LeaseOutcomesOptions {
 export class LeaseOutcomes {
   constructor(private readonly options: LeaseOutcomesOptions) {}
 
-  settled(lease: Lease, wasState: string, snapshot: SnapshotFrom<LeaseMachine>): void {
+  settled(lease: Lease, wasState: LeaseStateName, snapshot: SnapshotFrom<LeaseMachine>): void {
     const { keeper } = this.options;
     const state = lease.state;
     if (state === 'bound') {

@@ -1,3 +1,4 @@
+import type { LeaseStateName } from '../../machines/lease.js';
 import type { Clock } from '../clock.js';
 import type { Counters } from '../counters.js';
 import { isLoopback } from '../net/cidr.js';
@@ -109,7 +110,7 @@ export class Sweeps {
    * a shared response port the next instance receives there now, so it is asked at once, and N
    * instances converge at the plugin's own pace rather than one per sweep.
    */
-  private readonly onChange = (lease: Lease, wasState: string): void => {
+  private readonly onChange = (lease: Lease, wasState: LeaseStateName): void => {
     const port = this.foundAt.get(lease.tempId);
     if (port === undefined) return;
     if (lease.state !== 'requesting' && lease.state !== 'assigned') this.foundAt.delete(lease.tempId);

@@ -1,9 +1,8 @@
+import { isEnded } from '../../machines/lease.js';
 import { shownState, type Lease } from '../leases/lease.js';
 import type { LeaseDirectory } from '../leases/directory.js';
 import type { Controllers } from './controllers.js';
 import { leaseEvent, trackEvent } from './messages.js';
-
-const ENDED = new Set(['failed', 'lapsed', 'expired', 'stolen', 'released']);
 
 /**
  * [PROTOCOL §12] Every change of a lease, told to every controller as `/coordinator/lease ,sis
@@ -11,9 +10,9 @@ const ENDED = new Set(['failed', 'lapsed', 'expired', 'stolen', 'released']);
  * `/coordinator/track ,ss tempID trackID`. Nothing is encoded while no controller listens.
  */
 export function announceLeases(leases: LeaseDirectory, controllers: Controllers): void {
-  leases.on('change', (lease: Lease, _wasState: string, wasPort: number) => {
+  leases.on('change', (lease: Lease, _wasState, wasPort: number) => {
     if (controllers.size === 0) return;
-    const state = ENDED.has(lease.state) ? lease.state : shownState(lease);
+    const state = isEnded(lease.state) ? lease.state : shownState(lease);
     controllers.forward(leaseEvent(lease.tempId, lease.port >= 0 ? lease.port : wasPort, state));
   });
   leases.on('track', (lease: Lease) => {

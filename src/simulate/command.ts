@@ -14,6 +14,7 @@ interface SimulateFlags {
   timeout?: number;
   json?: boolean;
   hold?: boolean;
+  dawFirst?: boolean;
 }
 
 function parseRate(_key: string, text: string): number {
@@ -33,17 +34,18 @@ export function registerSimulateCommand(program: Command, io: AdminIo = { stdout
     .addOption(
       new Option('--timeout <ms>', 'give up waiting after this long, at least 1')
         .argParser(flagOf(wholeNumber({ min: 1, argument: 'MS' })))
-        .default(undefined, '10 s + 150 ms per buggy instance'),
+        .default(undefined, '10 s + 150 ms per buggy instance; with --daw-first, none'),
     )
+    .option('--daw-first', 'the DAW opens first: start even when no coordinator answers yet, each request sent once into the void; a coordinator started later finds them')
     .option('--json', 'print the summary as one JSON line')
     .option('--hold', 'keep the plugins running after the summary (answering probes) until Ctrl-C')
     .action(async (flags: SimulateFlags) => runSimulate(flags, io));
 }
 
 async function runSimulate(flags: SimulateFlags, io: AdminIo): Promise<void> {
-  // Each plugin asks only once, as the deployed one does: with nobody there, it would wait out its whole timeout in silence.
-  // The coordinator answers status queries from loopback only, so only a local one can be asked.
-  if (isLoopbackHost(flags.coordinator.host)) {
+  // Each plugin asks only once, as the deployed one does: with nobody there, it would wait out its whole timeout in silence,
+  // unless that is the point (--daw-first). The coordinator answers status queries from loopback only, so only a local one can be asked.
+  if (!flags.dawFirst && isLoopbackHost(flags.coordinator.host)) {
     const silence = await silenceOf(flags.coordinator);
     if (silence) {
       fail(io, silence.message);
@@ -51,6 +53,8 @@ async function runSimulate(flags: SimulateFlags, io: AdminIo): Promise<void> {
     }
   }
   const progress = createProgress(flags.plugins, io.stderr);
+  const { host, port } = flags.coordinator;
+  const asked = () => write(io.stderr, `${flags.plugins} plugins have asked ${host}:${port} once each, as a DAW opened first does; waiting for a coordinator to find them (Ctrl-C to stop)`);
   // Ctrl-C stops the waiting (or the holding): the summary still tells what happened.
   const stop = new AbortController();
   const onSignal = () => stop.abort();
@@ -64,8 +68,9 @@ async function runSimulate(flags: SimulateFlags, io: AdminIo): Promise<void> {
     coordinator: flags.coordinator,
     juceBugRate: flags.juceBugRate,
     responsePort: flags.responsePort,
-    ...(flags.timeout === undefined ? {} : { timeoutMs: flags.timeout }),
+    ...(flags.timeout === undefined ? (flags.dawFirst ? { timeoutMs: Infinity } : {}) : { timeoutMs: flags.timeout }),
     onProgress: (verified, failed) => progress.update(verified, failed),
+    ...(flags.dawFirst ? { onAsked: asked } : {}),
     signal: stop.signal,
     ...(flags.hold
       ? {

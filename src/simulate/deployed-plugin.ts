@@ -116,15 +116,16 @@ export class DeployedPlugin extends EventEmitter {
     this.listen(this.receiver);
   }
 
-  /** Sends request_port once; the deployed plugin never retries it. */
-  sendRequest(): void {
+  /** Sends request_port once (the deployed plugin never retries it); resolves once the datagram has left. */
+  sendRequest(): Promise<void> {
     if (this.boundResponsePort === undefined) throw new Error(`${this.tempId} is not started`);
     this.sentAt = performance.now();
-    this.send(ADDRESS.requestPort, [
+    const args: TypedArg[] = [
       { type: 's', value: this.tempId },
       { type: 'i', value: -1 },
       { type: 'i', value: this.boundResponsePort },
-    ]);
+    ];
+    return new Promise((resolve) => this.send(ADDRESS.requestPort, args, resolve));
   }
 
   /** Resolves with the port of the first verification. */

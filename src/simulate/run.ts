@@ -10,9 +10,11 @@ export interface SimulationOptions {
   responsePort?: number;
   /** Default 50, like the deployed plugin. */
   bindDelayMs?: number;
-  /** Default: 10 s plus 150 ms per buggy instance. */
+  /** Default: 10 s plus 150 ms per buggy instance; Infinity waits until every instance is done or `signal` stops it. */
   timeoutMs?: number;
   onProgress?: (verified: number, failed: number, total: number) => void;
+  /** Every request has left (none may arrive later, whoever starts listening after). */
+  onAsked?: () => void;
   /** Keeps the plugins running (answering probes, holding their ports) until the promise it returns settles. */
   hold?: (summary: SimulationSummary) => Promise<void>;
   /** Stops waiting (Ctrl-C): the summary then tells what was bound so far. */
@@ -68,7 +70,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   try {
     // One after another, as a DAW instantiates tracks: with the bug, the last one bound owns the shared port.
     for (const plugin of plugins) await plugin.start();
-    await settle(plugins, options.timeoutMs ?? BASE_TIMEOUT_MS + TIMEOUT_PER_BUGGY_MS * buggy, options.onProgress, options.signal);
+    await settle(plugins, options.timeoutMs ?? BASE_TIMEOUT_MS + TIMEOUT_PER_BUGGY_MS * buggy, options);
     const summary = summarize(plugins, buggy, performance.now() - startedAt);
     await options.hold?.(summary);
     return summary;
@@ -86,8 +88,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
 function settle(
   plugins: readonly DeployedPlugin[],
   timeoutMs: number,
-  onProgress: SimulationOptions['onProgress'],
-  signal: AbortSignal | undefined,
+  { onProgress, onAsked, signal }: Pick<SimulationOptions, 'onProgress' | 'onAsked' | 'signal'>,
 ): Promise<void> {
   const total = plugins.length;
   let verified = 0;
@@ -95,7 +96,7 @@ function settle(
   const failed = new Set<DeployedPlugin>();
   return new Promise((resolve) => {
     const detachers: Array<() => void> = [];
-    const timer = setTimeout(finish, timeoutMs);
+    const timer = Number.isFinite(timeoutMs) ? setTimeout(finish, timeoutMs) : undefined;
     function finish() {
       clearTimeout(timer);
       signal?.removeEventListener('abort', finish);
@@ -130,7 +131,7 @@ function settle(
       );
     }
     if (total === 0 || signal?.aborted) finish();
-    for (const plugin of plugins) plugin.sendRequest();
+    void Promise.all(plugins.map((plugin) => plugin.sendRequest())).then(onAsked);
   });
 }
 

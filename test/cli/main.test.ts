@@ -21,9 +21,11 @@ async function startDaemon(args: string[], env: Record<string, string> = {}, dat
   });
   children.push(child);
   const lines = createInterface({ input: child.stdout! });
+  const logged: Array<{ msg: string; level: number; port?: number }> = [];
   for await (const line of lines) {
-    const entry = JSON.parse(line) as { msg: string; port?: number };
-    if (entry.msg === 'coordinator listening') return { child, port: entry.port! };
+    const entry = JSON.parse(line) as { msg: string; level: number; port?: number };
+    logged.push(entry);
+    if (entry.msg === 'coordinator listening') return { child, port: entry.port!, logged };
   }
   throw new Error('oscport start exited before listening');
 }
@@ -91,6 +93,25 @@ describe('oscport CLI', () => {
     if (process.platform === 'linux') expect(second.stderr).toContain(`PID ${first.child.pid}`);
   });
 
+  it('an extra port held by another process: it starts anyway, says once who holds it, and status shows its ports', async () => {
+    const squatter = await Peer.bind(0);
+    try {
+      const extra = await freeUdpPort();
+      const daemon = await startDaemon(['--port', String(await freeUdpPort()), '--pool', POOL, '--extra-ports', `${extra},${squatter.port}`]);
+      const warnings = daemon.logged.filter((entry) => entry.level === 40);
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]!.msg).toContain(`UDP 127.0.0.1:${squatter.port} is in use by PID ${process.pid}`);
+      // Asked on the extra port it did get, it answers from there.
+      const status = await oscport(['status', '-c', `127.0.0.1:${extra}`]);
+      expect(status.code).toBe(0);
+      expect(status.stdout).toContain(`ports     UDP ${daemon.port}, ${extra}\n          ${squatter.port} unavailable: in use by PID ${process.pid}`);
+      const json = JSON.parse((await oscport(['status', '--json', '-c', `127.0.0.1:${daemon.port}`])).stdout);
+      expect(json.ports).toEqual({ listening: [daemon.port, extra], unavailable: [{ port: squatter.port, reason: expect.stringContaining(`in use by PID ${process.pid}`) }] });
+    } finally {
+      await squatter.close();
+    }
+  });
+
   it('start takes settings from the environment, serves, and stops cleanly on SIGTERM and SIGINT', async () => {
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       const port = await freeUdpPort();
@@ -142,6 +163,28 @@ describe('oscport CLI', () => {
     const human = await oscport(['simulate', '--plugins', '3', '--coordinator', `127.0.0.1:${daemon.port}`, '--response-port', String(shared)]);
     expect(human.code, human.stderr).toBe(0);
     expect(human.stdout).toMatch(/bound\s+3/);
+  });
+
+  it('simulate --daw-first: plugins that asked before any coordinator ran are all found by one started after', async () => {
+    const port = await freeUdpPort();
+    // A response port of this file's own, below the ephemeral range: only this test's coordinator sweeps it.
+    const responsePort = RANGES.cliResponses[0];
+    const simulate = spawn(process.execPath, [CLI, 'simulate', '-n', '4', '-c', `127.0.0.1:${port}`, '--daw-first', '--response-port', String(responsePort), '--json'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(simulate);
+    let stdout = '';
+    simulate.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    const [waiting] = (await once(createInterface({ input: simulate.stderr! }), 'line')) as [string];
+    // Said once every request has left: none can reach the coordinator started now.
+    expect(waiting).toBe(`4 plugins have asked 127.0.0.1:${port} once each, as a DAW opened first does; waiting for a coordinator to find them (Ctrl-C to stop)`);
+
+    await startDaemon(['--port', String(port), '--pool', POOL, '--sweep-ports', String(responsePort)]);
+    const [code] = await once(simulate, 'exit');
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({ plugins: 4, bound: 4, failed: 0, distinctPorts: true });
+    const { counters } = JSON.parse((await oscport(['status', '--json', '-c', `127.0.0.1:${port}`])).stdout);
+    expect(counters).toMatchObject({ requests: 0, instancesAdopted: 4 });
   });
 
   it('simulate releases its plugins\' leases when it exits, and when Ctrl-C ends --hold', async () => {

@@ -1,7 +1,9 @@
 import { rmSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
+import { encodeMessage } from '../../src/osc/codec.js';
 import { ADDRESS } from '../../src/osc/wire.js';
 import { DeployedPlugin } from '../../src/simulate/deployed-plugin.js';
 import type { Coordinator } from '../../src/main.js';
@@ -67,6 +69,13 @@ async function handled(peer: Peer, c: Coordinator): Promise<void> {
   await peer.next('/coordinator/reply');
 }
 
+/** An IPv4 address of this host that is not loopback, if it has one. */
+function offHostAddress(): string | undefined {
+  return Object.values(networkInterfaces())
+    .flat()
+    .find((address) => address?.family === 'IPv4' && !address.internal)?.address;
+}
+
 const sweeping = (more: object = {}) => ({ sweepPorts: [{ low: SHARED, high: SHARED, step: 1 }, SCANNED], ...more });
 
 describe('instances the coordinator never heard from', () => {
@@ -76,7 +85,7 @@ describe('instances the coordinator never heard from', () => {
     const scanned = await deployed(3, port, { prefix: 'fixed', juceBug: false });
     expect(scanned.map((p) => p.responsePortBound)).toEqual([SCANNED.low, SCANNED.low + 100, SCANNED.low + 200]);
     // Their one request each goes nowhere: nothing listens yet.
-    for (const plugin of [...shared, ...scanned]) plugin.sendRequest();
+    await Promise.all([...shared, ...scanned].map((plugin) => plugin.sendRequest()));
 
     const c = await testCoordinator(POOL, { port, ...sweeping() });
     await allVerified(c, [...shared, ...scanned]);
@@ -109,7 +118,7 @@ describe('instances the coordinator never heard from', () => {
 
     // The project is opened again before the coordinator: the same instance asks into the void.
     const [again] = await deployed(1, port, { prefix: 'track' });
-    again!.sendRequest();
+    await again!.sendRequest();
     const second = await testCoordinator(POOL, { port, dataDir, ...sweeping() });
     expect(await again!.whenVerified()).toBe(oldPort);
     expect(second.stats().counters).toMatchObject({ instancesAdopted: 1, expiries: 0, steals: 0 });
@@ -171,6 +180,20 @@ describe('what a sweep may never do', () => {
     expect(c.leases.size).toBe(3);
     expect(c.stats().counters).toMatchObject({ instancesAdopted: 3 });
     expect(c.stats().counters.busy).toBeGreaterThan(0);
+  });
+
+  it.skipIf(offHostAddress() === undefined)('an answer from off the host, even with the right nonce, is nobody a lease is taken for', async () => {
+    const c = await testCoordinator(POOL, sweeping({ host: '0.0.0.0', sweepIntervalMs: 20 }));
+    const listener = await Peer.bind(SHARED);
+    const remote = await Peer.bind(0, { host: offHostAddress()! });
+    cleanups.push(() => listener.close(), () => remote.close());
+    const nonce = (await listener.next(ADDRESS.query_rms)).message.args[0]!.value as string;
+    await new Promise<void>((resolve) =>
+      remote.socket.send(encodeMessage({ address: ADDRESS.rms_response, args: [s(nonce), s('remote'), f(0)] }), c.port, offHostAddress()!, () => resolve()),
+    );
+    await handled(listener, c);
+    expect(c.leases.size).toBe(0);
+    expect(c.stats().counters.instancesAdopted).toBe(0);
   });
 
   it('a forged answer, with a nonce no sweep sent, changes nothing', async () => {

@@ -32,8 +32,9 @@ export const RANGES = {
   atlas: [23600, 23699],
   tail: [23700, 23709],
   sweeps: [23710, 23809],
-  /** Response ports of the sweeps' plugins: no pool, swept only by that file. */
-  sweepResponses: [23900, 23999],
+  /** Response ports, no pool: swept only by the file that names them (a plugin without the JUCE bug scans on by 100 from its own). */
+  sweepResponses: [23900, 23949],
+  cliResponses: [23950, 23959],
   extraPorts: [23810, 23859],
 } as const satisfies Record<string, readonly [number, number]>;
 
