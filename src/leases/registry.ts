@@ -411,12 +411,6 @@ export class Leases extends EventEmitter<LeaseEvents> implements LeaseDirectory 
     this.table.get(oldest.value)?.actor.send({ type: 'EVICTED' });
   }
 
-
-
-
-
-
-
   /** Mirrors the settled snapshot into the lease, and tells the rest of the coordinator what changed. */
   private settle(lease: Lease, snapshot: SnapshotFrom<LeaseMachine>): void {
     if (this.closed) return;

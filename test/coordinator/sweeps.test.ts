@@ -136,12 +136,19 @@ describe('bindings the coordinator does not know', () => {
     await first.close();
     rmSync(join(dataDir, 'leases.jsonl'));
 
-    const second = await testCoordinator(POOL, { port, dataDir });
+    const second = await testCoordinator(POOL, { port, dataDir, livenessIntervalMs: 300, probeTimeoutMs: 50, livenessProbes: 2 });
     const bound = boundCount(second, 8);
     expect(second.leases.size).toBe(0);
     expect([...(await bound).entries()].sort()).toEqual(plugins.map((p, n) => [p.tempId, ports[n]]).sort());
     expect(plugins.map((p) => p.port)).toEqual(ports);
     expect(second.stats().counters).toMatchObject({ bindingsAdopted: 8, assignments: 0, requests: 0 });
+
+    // From there each lives like any lease: one that goes away is found out by its liveness checks.
+    const expired = new Promise<string>((resolve) => second.leases.once('expired', ({ tempId }) => resolve(tempId)));
+    await plugins[3]!.close();
+    expect(await expired).toBe(plugins[3]!.tempId);
+    expect(second.leases.holderOf(ports[3]!)).toBeUndefined();
+    expect(second.stats().leases.bound).toBe(7);
   });
 });
 
