@@ -3,7 +3,7 @@ import { cpus } from 'node:os';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DEFAULT_METERS, startAtlasSimulator } from '../src/atlas/simulator.js';
+import { DEFAULT_METERS, startAtlasSimulator } from '../src/simulators/atlas/simulator.js';
 import { messageHead, oscString } from '../src/osc/templates.js';
 import { drained, relayRounds, spawnIpcChild, startBenchCoordinator, type RelayMode } from './harness.js';
 import { col, int, medianOf, ms, pad, sumOf } from './report.js';

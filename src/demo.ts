@@ -5,11 +5,11 @@ import dgram from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startAtlasSimulator } from './atlas/simulator.js';
+import { startAtlasSimulator } from './simulators/atlas/simulator.js';
 import { formatTable } from './cli/format.js';
 import { startCoordinator } from './main.js';
 import { decodeDatagram, encodeMessage } from './osc/codec.js';
-import { runSimulation } from './simulate/run.js';
+import { runSimulation } from './simulators/daw/run.js';
 
 const PLUGINS = 16;
 const METERS = [...Array.from({ length: 8 }, (_, n) => `ZoneMeter_${n}`), ...Array.from({ length: 8 }, (_, n) => `SourceMeter_${n}`)];

@@ -1,4 +1,5 @@
-export { startCoordinator, type Coordinator, type CoordinatorOptions, type CoordinatorStats } from './main.js';
+export { startCoordinator, type Coordinator, type CoordinatorOptions } from './main.js';
+export type { CoordinatorStats } from './status.js';
 export { requestPort, PortRequestError, type PortLease, type RequestPortOptions } from './sdk/request-port.js';
 export { DEFAULT_SETTINGS, SettingsError, type CoordinatorSettings } from './settings/index.js';
 export { decodeDatagram, encodeMessage, type OscArg, type OscMessage, type DecodedMessage } from './osc/codec.js';

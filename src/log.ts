@@ -1,6 +1,6 @@
 import { dirname } from 'node:path';
 import pino, { type DestinationStream, type Logger } from 'pino';
-import { makeDirectory } from './leases/persistence/files.js';
+import { makeDirectory } from './files.js';
 import pretty from 'pino-pretty';
 import type { LogLevel } from './settings/index.js';
 

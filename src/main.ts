@@ -15,10 +15,11 @@ import { bindExclusive, BindError, closeSocket, growReceiveBuffer, type SendByte
 import { createNonce } from './nonce.js';
 import { createRateLimitedLog } from './rate-limited-log.js';
 import { AtlasService, controller as controllerConsumer } from './atlas/service.js';
-import type { AtlasBridgeOptions, AtlasBridgeStatus } from './atlas/bridge.js';
+import type { AtlasBridgeOptions } from './atlas/bridge.js';
 import { Controllers } from './routing/controllers.js';
 import { announceLeases } from './routing/lease-events.js';
 import { DEFAULT_SETTINGS, portsOf, validateSettings, type AtlasSettings, type CoordinatorSettings } from './settings/index.js';
+import type { CoordinatorStats, UnavailablePort } from './status.js';
 
 export interface CoordinatorOptions extends Partial<Omit<CoordinatorSettings, 'atlas'>> {
   /** Any Atlas settings given here; the rest keep their defaults. */
@@ -29,29 +30,6 @@ export interface CoordinatorOptions extends Partial<Omit<CoordinatorSettings, 'a
   createNonce?: () => string;
   /** Atlas bridge timings for tests (reconnect, keep-alive). */
   bridge?: Partial<AtlasBridgeOptions>;
-}
-
-/** A port the coordinator was to own and could not: why, in the user's terms. */
-export interface UnavailablePort {
-  port: number;
-  reason: string;
-}
-
-export interface CoordinatorStats {
-  uptimeMs: number;
-  /** The UDP ports it listens on (its own first), and the extra ones it could not get. [PROTOCOL §16] */
-  ports: { listening: number[]; unavailable: UnavailablePort[] };
-  dataDir: string | null;
-  pool: { size: number; free: number; quarantined: number };
-  leases: Record<string, number>;
-  counters: Counters;
-  receiveBuffer: { asked: number; granted: number };
-  /** Background compactions of the lease journal, and the longest any of their steps held the event loop. */
-  journal: { compactions: number; longestCompactionBlockMs: number } | null;
-  /** The controllers registered now, `host:port`. [PROTOCOL §11] */
-  controllers: string[];
-  /** The Atlas bridge's processors, subscriptions and rates; null before the first processor. [PROTOCOL §15] */
-  atlas: AtlasBridgeStatus | null;
 }
 
 export interface Coordinator {

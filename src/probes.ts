@@ -1,5 +1,5 @@
 import type { Clock } from './clock.js';
-import type { Source } from './leases/lease.js';
+import type { Source } from './net/udp.js';
 import { createNonce } from './nonce.js';
 
 export interface ProbeAnswer {

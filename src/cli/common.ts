@@ -2,7 +2,7 @@ import type { Writable } from 'node:stream';
 import { Option, type Command } from 'commander';
 import { DEFAULT_SETTINGS, parseHostPort } from '../settings/index.js';
 import { AdminError, AdminReplyError, AdminUnavailableError, type CoordinatorAddress } from './coordinator-client.js';
-import { flag } from './flags.js';
+import { flag } from '../settings/flags.js';
 import { MESSAGE_PREFIX } from './style.js';
 
 /** Where the commands that talk to a running coordinator write, and how long they wait (tests shorten it). */

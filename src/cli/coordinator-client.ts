@@ -5,7 +5,7 @@ import { parseLeaseJson, type LeaseJson } from '../leases/lease-json.js';
 import { createNonce } from '../nonce.js';
 import type { AtlasBridgeStatus } from '../atlas/bridge.js';
 import { bindExclusive, closeSocket } from '../net/udp.js';
-import { describeSystemError } from './system-errors.js';
+import { describeSystemError } from '../system-errors.js';
 
 export { LEASE_STATES, type LeaseState } from '../leases/lease.js';
 export type { LeaseJson } from '../leases/lease-json.js';

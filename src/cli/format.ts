@@ -1,6 +1,6 @@
 import type { AtlasBridgeStatus } from '../atlas/bridge.js';
 import type { PortHolder } from '../net/port-holder.js';
-import { inUserTerms } from './system-errors.js';
+import { inUserTerms } from '../system-errors.js';
 import { LEASE_STATES, type CoordinatorStatus, type LeaseJson } from './coordinator-client.js';
 
 /** `850ms` is shown as `0s`; then `3s`, `2m05s`, `1h02m`, `3d04h`; `-` for null. */

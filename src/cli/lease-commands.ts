@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Option, type Command } from 'commander';
-import { flag } from './flags.js';
+import { flag } from '../settings/flags.js';
 import { parsePort } from '../settings/index.js';
 import { createPortCheck } from '../net/port-check.js';
 import { findUdpPortHolders } from '../net/port-holder.js';

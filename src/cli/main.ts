@@ -12,7 +12,7 @@ import { EXIT_FAILURE, EXIT_USAGE } from './common.js';
 import { npmParentGone } from './npm-parent.js';
 import { buildProgram } from './program.js';
 import { MESSAGE_PREFIX } from './style.js';
-import { describeSystemError, inUserTerms } from './system-errors.js';
+import { describeSystemError, inUserTerms } from '../system-errors.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
-import { buildAtlasSimCommand } from '../atlas/simulator-command.js';
-import { registerSimulateCommand } from '../simulate/command.js';
+import { buildAtlasSimCommand } from '../simulators/atlas/command.js';
+import { registerSimulateCommand } from '../simulators/daw/command.js';
 import { registerAdminCommands } from './lease-commands.js';
 import { registerRoutingCommands } from './routing-commands.js';
 import { addStartCommand, type RunCoordinator } from './start-command.js';

@@ -7,7 +7,7 @@ import { ControllerClient } from './controller-client.js';
 import { CoordinatorClient } from './coordinator-client.js';
 import { float32Text, formatTable, printable } from './format.js';
 import { wholeNumber } from '../settings/index.js';
-import { flagOf } from './flags.js';
+import { flagOf } from '../settings/flags.js';
 
 /** How long `send` waits for the coordinator to refuse what it sent: it says nothing when all is well. [PROTOCOL §13] */
 const REFUSAL_WAIT_MS = 300;

@@ -1,9 +1,8 @@
 import type { Clock } from '../clock.js';
 import type { Counters } from '../counters.js';
-import type { Source } from '../leases/lease.js';
 import type { Leases } from '../leases/registry.js';
-import type { CoordinatorStats } from '../main.js';
-import type { SendBytes } from '../net/udp.js';
+import type { CoordinatorStats } from '../status.js';
+import type { SendBytes, Source } from '../net/udp.js';
 import type { DecodedMessage } from '../osc/codec.js';
 import type { ProbeBook } from '../probes.js';
 import type { RateLimitedLog } from '../rate-limited-log.js';

@@ -1,5 +1,5 @@
 import contract from '../../protocol/messages.json' with { type: 'json' };
-import type { Source } from '../leases/lease.js';
+import type { Source } from '../net/udp.js';
 import { decodeDatagram, firstString, type DecodedMessage } from '../osc/codec.js';
 import { oscString } from '../osc/templates.js';
 import { ADDRESS } from '../osc/wire.js';

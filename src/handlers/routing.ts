@@ -1,4 +1,4 @@
-import type { Source } from '../leases/lease.js';
+import type { Source } from '../net/udp.js';
 import type { DecodedMessage } from '../osc/codec.js';
 import { routingError, type RoutingErrorCode } from '../routing/messages.js';
 import type { Hub } from './hub.js';

@@ -8,11 +8,6 @@ export interface Endpoint {
   key: string;
 }
 
-export interface Source {
-  address: string;
-  port: number;
-}
-
 export type LeaseActor = Actor<LeaseMachine>;
 
 /** The states a lease is shown in (PROTOCOL §10): an adopted lease shows as requesting until its port is known. */

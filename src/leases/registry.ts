@@ -4,10 +4,11 @@ import { requestLifetimeMs, topLevelState, type LeaseEvent, type LeaseMachine, t
 import type { Clock } from '../clock.js';
 import type { Counters } from '../counters.js';
 import type { Logger } from '../log.js';
+import type { Source } from '../net/udp.js';
 import type * as wire from '../osc/wire.js';
 import type { ProbeAnswer, SentProbe } from '../probes.js';
 import type { RateLimitedLog } from '../rate-limited-log.js';
-import { endpointOf, shownState, type Endpoint, type Lease, type LeaseState, type Source } from './lease.js';
+import { endpointOf, shownState, type Endpoint, type Lease, type LeaseState } from './lease.js';
 import { toLeaseJson, type LeaseJson } from './lease-json.js';
 import type { PortLedger } from './ledger.js';
 import type { Liveness, LivenessSettings } from './liveness.js';

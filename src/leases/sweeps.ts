@@ -3,11 +3,11 @@ import type { Clock } from '../clock.js';
 import type { Counters } from '../counters.js';
 import { isLoopback } from '../net/cidr.js';
 import type { PortCheck } from '../net/port-check.js';
-import type { SendBytes } from '../net/udp.js';
+import type { SendBytes, Source } from '../net/udp.js';
 import * as templates from '../osc/templates.js';
 import type { ProbeAnswer, ProbeAsker, ProbeBook, SentProbe } from '../probes.js';
 import type { RateLimitedLog } from '../rate-limited-log.js';
-import type { Lease, Source } from './lease.js';
+import type { Lease } from './lease.js';
 import type { Leases } from './registry.js';
 
 /** Deployed plugins listen on every address: loopback reaches them all, and nobody off the host. */

@@ -1,5 +1,11 @@
 import dgram from 'node:dgram';
 
+/** Where a datagram came from. */
+export interface Source {
+  address: string;
+  port: number;
+}
+
 /** Sends bytes as they are: encoded once, or forwarded unchanged. */
 export type SendBytes = (bytes: Uint8Array, host: string, port: number) => void;
 

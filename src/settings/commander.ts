@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { flagOf } from '../cli/flags.js';
+import { flagOf } from './flags.js';
 import { ENV_PREFIX, flagWithArgument, placeSettings, type Env, type PlacedSetting, type SettingsTable } from './table.js';
 
 /** An option of `start` about the settings rather than a setting: shown with them in the README. */

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
-import { describeSystemError } from '../cli/system-errors.js';
+import { describeSystemError } from '../system-errors.js';
 
 export class ConfigFileError extends Error {
   constructor(

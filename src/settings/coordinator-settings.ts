@@ -1,7 +1,7 @@
 import { isIPv4 } from 'node:net';
 import { homedir } from 'node:os';
 import type { LeaseSettings } from '../../machines/lease.js';
-import { defaultDataDir } from '../leases/persistence/data-dir.js';
+import { defaultDataDir } from './data-dir.js';
 import { checkSettings, fixedDefaults } from './resolve.js';
 import { settingsFor, type SettingsTable } from './table.js';
 import { cidr, list, oneOf, optionalPath, path, port, portRange, portSeries, portsOf, record, SettingsError, text, wholeNumber, type PortSeries } from './values.js';

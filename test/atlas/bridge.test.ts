@@ -1,7 +1,7 @@
 import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createAtlasBridge, type AtlasBridge, type AtlasBridgeOptions } from '../../src/atlas/bridge.js';
-import { startAtlasSimulator, type AtlasSimulatorOptions } from '../../src/atlas/simulator.js';
+import { startAtlasSimulator, type AtlasSimulatorOptions } from '../../src/simulators/atlas/simulator.js';
 import { bindExclusive, closeSocket } from '../../src/net/udp.js';
 import { collectLogs } from '../helpers/logs.js';
 

@@ -1,6 +1,6 @@
 import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startAtlasSimulator, type AtlasSimulator } from '../../src/atlas/simulator.js';
+import { startAtlasSimulator, type AtlasSimulator } from '../../src/simulators/atlas/simulator.js';
 import { CoordinatorClient } from '../../src/cli/coordinator-client.js';
 import type { Coordinator, CoordinatorOptions } from '../../src/main.js';
 import { ADDRESS } from '../../src/osc/wire.js';

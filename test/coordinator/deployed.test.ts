@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DeployedPlugin } from '../../src/simulate/deployed-plugin.js';
+import { DeployedPlugin } from '../../src/simulators/daw/deployed-plugin.js';
 import { boundCount, RANGES, testCoordinator } from '../helpers/coordinator.js';
 import { freeUdpPort } from '../helpers/ports.js';
 

@@ -2,7 +2,7 @@ import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import { encodeMessage } from '../../src/osc/codec.js';
-import { DeployedPlugin } from '../../src/simulate/deployed-plugin.js';
+import { DeployedPlugin } from '../../src/simulators/daw/deployed-plugin.js';
 import { RANGES, testCoordinator } from '../helpers/coordinator.js';
 import { collectLogs } from '../helpers/logs.js';
 import { f, Peer, s } from '../helpers/peer.js';

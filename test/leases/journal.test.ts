@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { defaultDataDir } from '../../src/leases/persistence/data-dir.js';
+import { defaultDataDir } from '../../src/settings/data-dir.js';
 import {
   formatRecord,
   JournalError,

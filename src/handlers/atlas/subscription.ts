@@ -1,5 +1,5 @@
 import { controller, plugin } from '../../atlas/service.js';
-import type { Source } from '../../leases/lease.js';
+import type { Source } from '../../net/udp.js';
 import type { DecodedMessage } from '../../osc/codec.js';
 import { TEMP_ID_MAX_LENGTH, typeTags, validateIdentityArg } from '../../osc/wire.js';
 import type { Hub } from '../hub.js';

@@ -1,5 +1,5 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { errorCode } from '../../files.js';
 import { open as openFile } from 'node:fs/promises';
 
 /** The journal's file operations, each failing as one JournalError that names the path and says what it was doing. */
@@ -76,32 +76,10 @@ export function fsCall<T>(path: string, action: string, run: () => T): T {
   }
 }
 
-export const errorCode = (error: unknown): string | undefined => (error as NodeJS.ErrnoException | undefined)?.code;
 
 export function fsError(error: unknown, path: string, action: string): JournalError {
   if (error instanceof JournalError) return error;
   const code = errorCode(error);
   if (code === 'EACCES' || code === 'EPERM') return new JournalError(path, `permission denied: cannot ${action} ${path} (check its owner and mode)`);
   return new JournalError(path, `cannot ${action} ${path}: ${error instanceof Error ? error.message : String(error)}`);
-}
-
-/**
- * `mkdir -p`. Node 20's recursive mkdir never returns where the kernel refuses to create a
- * directory in a parent that exists (anywhere under /proc): it tries the parent and the child
- * again forever. So the parents are made first, then the directory itself on its own, which fails.
- */
-export function makeDirectory(path: string, mode = 0o777): void {
-  try {
-    if (statSync(path).isDirectory()) return;
-  } catch {
-    // Not there yet: made below.
-  }
-  const parent = dirname(path);
-  if (parent !== path) makeDirectory(parent, mode);
-  try {
-    mkdirSync(path, { mode });
-  } catch (error) {
-    // Made meanwhile by someone else is fine; a file in the way is not.
-    if (errorCode(error) !== 'EEXIST' || !statSync(path).isDirectory()) throw error;
-  }
 }

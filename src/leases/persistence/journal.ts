@@ -19,7 +19,8 @@ import {
   type LeaseRecord,
 } from './format.js';
 import type { Logger } from '../../log.js';
-import { attempt, fsCall, fsError, JournalError, makeDirectory, moveAside, readIfExists, rmQuietly, syncPath, syncPathAsync, writeAll } from './files.js';
+import { makeDirectory } from '../../files.js';
+import { attempt, fsCall, fsError, JournalError, moveAside, readIfExists, rmQuietly, syncPath, syncPathAsync, writeAll } from './files.js';
 import { acquireLock } from './lock.js';
 
 export { formatRecord, parseJournal, type JournalRecord, type JournalState, type LeaseRecord } from './format.js';

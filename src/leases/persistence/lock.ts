@@ -1,7 +1,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../log.js';
-import { errorCode, fsError, readIfExists, rmQuietly } from './files.js';
+import { errorCode } from '../../files.js';
+import { fsError, readIfExists, rmQuietly } from './files.js';
 import { JournalError } from './files.js';
 
 const LOCK_NAME = 'oscport.lock';

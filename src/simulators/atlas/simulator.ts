@@ -1,8 +1,8 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { silentLogger, type Logger } from '../log.js';
-import { closeSocket } from '../net/udp.js';
+import { silentLogger, type Logger } from '../../log.js';
+import { closeSocket } from '../../net/udp.js';
 import {
   encodeMessage,
   KEEPALIVE_PARAM,
@@ -13,7 +13,7 @@ import {
   type Id,
   type ParamRequest,
   type ParamValue,
-} from './protocol.js';
+} from '../../atlas/protocol.js';
 
 export interface AtlasSimulatorOptions {
   /** Address it listens on and sends meters from (default 127.0.0.1; 127.0.0.2, .3 ... work on Linux loopback). */

@@ -4,12 +4,12 @@ import net from 'node:net';
 import { createInterface } from 'node:readline';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { buildAtlasSimCommand, DEFAULT_METERS_TEXT, parseParamRanges, parseSimCommand } from '../../src/atlas/simulator-command.js';
-import { CLI } from '../helpers/cli.js';
-import { KEEPALIVE_REQUEST } from '../../src/atlas/protocol.js';
-import { DEFAULT_METERS } from '../../src/atlas/simulator.js';
-import { collectLogs } from '../helpers/logs.js';
-import { lineClient, udpListener } from './helpers.js';
+import { buildAtlasSimCommand, DEFAULT_METERS_TEXT, parseParamRanges, parseSimCommand } from '../../../src/simulators/atlas/command.js';
+import { CLI } from '../../helpers/cli.js';
+import { KEEPALIVE_REQUEST } from '../../../src/atlas/protocol.js';
+import { DEFAULT_METERS } from '../../../src/simulators/atlas/simulator.js';
+import { collectLogs } from '../../helpers/logs.js';
+import { lineClient, udpListener } from '../../atlas/helpers.js';
 
 describe('parseParamRanges', () => {
   it('expands Name_A..B ranges and single names, in order, without duplicates', () => {

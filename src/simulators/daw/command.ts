@@ -1,8 +1,8 @@
 import { Option, type Command } from 'commander';
-import { coordinatorCommand, EXIT_FAILURE, fail, write, type AdminIo } from '../cli/common.js';
-import { AdminUnavailableError, CoordinatorClient, isLoopbackHost, type CoordinatorAddress } from '../cli/coordinator-client.js';
-import { flag, flagOf } from '../cli/flags.js';
-import { parsePort, SettingsError, wholeNumber } from '../settings/index.js';
+import { coordinatorCommand, EXIT_FAILURE, fail, write, type AdminIo } from '../../cli/common.js';
+import { AdminUnavailableError, CoordinatorClient, isLoopbackHost, type CoordinatorAddress } from '../../cli/coordinator-client.js';
+import { flag, flagOf } from '../../settings/flags.js';
+import { parsePort, SettingsError, wholeNumber } from '../../settings/index.js';
 import { createProgress } from './progress.js';
 import { formatSummary, runSimulation, type SimulationSummary } from './run.js';
 

@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { encode } from 'node-osc';
 import osc from 'osc/src/osc.js';
-import { closeSocket } from '../net/udp.js';
+import { closeSocket } from '../../net/udp.js';
 
 export interface DeployedPluginOptions {
   tempId: string;

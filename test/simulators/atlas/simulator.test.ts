@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseLine } from '../../src/atlas/protocol.js';
-import { startAtlasSimulator, type AtlasSimulator } from '../../src/atlas/simulator.js';
-import { lineClient, udpListener } from './helpers.js';
+import { parseLine } from '../../../src/atlas/protocol.js';
+import { startAtlasSimulator, type AtlasSimulator } from '../../../src/simulators/atlas/simulator.js';
+import { lineClient, udpListener } from '../../atlas/helpers.js';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {

@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import { createInterface } from 'node:readline';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { createLogger, type Logger } from '../log.js';
+import { createLogger, type Logger } from '../../log.js';
 import { DEFAULT_METERS, startAtlasSimulator, type AtlasSimulator } from './simulator.js';
 
 /** Ranges expand to at most this many names: `X_0..99999999` is a typo, not a device. */

@@ -2,9 +2,9 @@ import dgram from 'node:dgram';
 import { once } from 'node:events';
 import osc from 'osc/src/osc.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DeployedPlugin, type DeployedPluginOptions } from '../../src/simulate/deployed-plugin.js';
-import { createProgress } from '../../src/simulate/progress.js';
-import { formatSummary, percentile, runSimulation } from '../../src/simulate/run.js';
+import { DeployedPlugin, type DeployedPluginOptions } from '../../../src/simulators/daw/deployed-plugin.js';
+import { createProgress } from '../../../src/simulators/daw/progress.js';
+import { formatSummary, percentile, runSimulation } from '../../../src/simulators/daw/run.js';
 
 const HOST = '127.0.0.1';
 const WAIT_MS = 5000;

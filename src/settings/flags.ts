@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from 'commander';
-import { InvalidValue, SettingsError, type TextType } from '../settings/values.js';
+import { InvalidValue, SettingsError, type TextType } from './values.js';
 
 /** Turns a settings parser into a commander one, so a bad value is a usage error naming the flag (exit 2). */
 export function flag<T>(parse: (key: string, text: string) => T): (text: string) => T {
