@@ -111,7 +111,7 @@ export async function drained(coordinator: Coordinator, timeoutMs = 5000): Promi
   const until = performance.now() + timeoutMs;
   while (coordinator.leases.size > 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 5));
   let forced = 0;
-  for (const lease of coordinator.leases.leases()) if (coordinator.leases.release(lease.tempId)) forced++;
+  for (const lease of coordinator.leases.views()) if (coordinator.leases.release(lease.tempId)) forced++;
   while (coordinator.leases.size > 0) await new Promise((r) => setTimeout(r, 5));
   return forced;
 }

@@ -1,6 +1,6 @@
 import dgram from 'node:dgram';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { requestPort, type PortLease } from '../src/sdk/request-port.js';
+import { requestPort, type SdkLease } from '../src/sdk/request-port.js';
 import { messageHead, oscString } from '../src/osc/templates.js';
 import { bucketOf, HISTOGRAM_BUCKETS, percentiles, type Percentiles } from './histogram.js';
 import { monotonicMs, udpSocketDrops } from './procnet.js';
@@ -129,7 +129,7 @@ async function runPlugins(): Promise<void> {
   }
   const now = monotonicMs();
   const coordinator = { host: HOST, port: coordinatorPort };
-  const leases: PortLease[] = await Promise.all(
+  const leases: SdkLease[] = await Promise.all(
     Array.from({ length: plugins }, (_, i) => requestPort({ tempId: `${prefix}-${i}`, coordinator, timeoutMs: 60_000 })),
   );
   const meterOf = (i: number) => i % meters.length;

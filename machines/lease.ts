@@ -437,9 +437,6 @@ type TopLevel<Value> = Value extends string ? Value : keyof Value & string;
 /** The machine's top-level state names (`bound` covers alive and checking): the one type a lease's state has. */
 export type LeaseStateName = TopLevel<SnapshotFrom<LeaseMachine>['value']>;
 
-/** The states a lease can rest in before it ends. */
-export const LIVE_STATES = ['adopted', 'requesting', 'assigned', 'verifying', 'bound'] as const satisfies readonly LeaseStateName[];
-export type LiveState = (typeof LIVE_STATES)[number];
 export const END_STATES = ['failed', 'lapsed', 'expired', 'stolen', 'released'] as const satisfies readonly LeaseStateName[];
 export type EndState = (typeof END_STATES)[number];
 

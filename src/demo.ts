@@ -65,7 +65,7 @@ if (Number.isFinite(seconds)) setTimeout(() => stop.abort(), seconds * 1000).unr
 const bar = (db: number | undefined) => (db === undefined ? '' : `${'#'.repeat(Math.round((Math.max(-60, db) + 60) / 3)).padEnd(20, '.')} ${db.toFixed(1)} dB`);
 const draw = () => {
   const meterOf = new Map(METERS.map((param, n) => [`TR${n + 1}`, param]));
-  const rows = coordinator.leases.leases().sort((a, b) => (a.trackId ?? '').localeCompare(b.trackId ?? '', undefined, { numeric: true }));
+  const rows = coordinator.leases.views().sort((a, b) => (a.trackId ?? '').localeCompare(b.trackId ?? '', undefined, { numeric: true }));
   const table = formatTable<(typeof rows)[number]>(
     [
       { title: 'TEMPID', cell: (l) => l.tempId },
@@ -89,7 +89,7 @@ await runSimulation({
   signal: stop.signal,
   hold: async () => {
     // ChattyChannels names each track: the coordinator learns the trackIDs, and the meter mappings follow them.
-    coordinator.leases.leases().forEach((lease, n) => send('/coordinator/send', { type: 's', value: lease.tempId }, { type: 's', value: '/aiplayer/track_uuid_assignment' }, { type: 's', value: lease.tempId }, { type: 's', value: `TR${n + 1}` }));
+    coordinator.leases.views().forEach((lease, n) => send('/coordinator/send', { type: 's', value: lease.tempId }, { type: 's', value: '/aiplayer/track_uuid_assignment' }, { type: 's', value: lease.tempId }, { type: 's', value: `TR${n + 1}` }));
     const timer = setInterval(draw, tty ? 250 : 1000);
     await new Promise((resolve) => stop.signal.addEventListener('abort', resolve, { once: true }));
     clearInterval(timer);

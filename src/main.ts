@@ -1,13 +1,13 @@
 import { leaseMachine } from '../machines/lease.js';
 import { realClock, type Clock } from './clock.js';
-import { createCounters, type Counters } from './counters.js';
+import { createCounters } from './counters.js';
 import { receiveDatagram, type Hub } from './handlers/index.js';
-import { leaseCore } from './leases/core.js';
+import { leaseCollaborators } from './leases/collaborators.js';
 import { Sweeps } from './leases/sweeps.js';
 import { checkDurationMs } from './leases/rules.js';
 import { leaseEffects, refuse } from './leases/effects.js';
 import { openJournal } from './leases/persistence/journal.js';
-import { Leases } from './leases/registry.js';
+import { LeaseRegistry } from './leases/registry.js';
 import { silentLogger, type Logger } from './log.js';
 import { createPortCheck, type PortCheck } from './net/port-check.js';
 import { describeHolders, findUdpPortHolders } from './net/port-holder.js';
@@ -36,7 +36,7 @@ export interface Coordinator {
   readonly host: string;
   readonly port: number;
   readonly settings: Readonly<CoordinatorSettings>;
-  readonly leases: Leases;
+  readonly leases: LeaseRegistry;
   stats(): CoordinatorStats;
   close(): Promise<void>;
 }
@@ -60,9 +60,9 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
   const send: SendBytes = (bytes, host, toPort) => closed || socket.send(bytes, toPort, host);
 
   // The lease core [PROTOCOL §1-§9]: the machine decides, its effects act on these collaborators.
-  const core = leaseCore({ settings, ownPort: port, send, portCheck, store: opened?.journal, clock, wallNow: Date.now, createNonce: nonce, counters, log, logger });
+  const core = leaseCollaborators({ settings, ownPort: port, send, portCheck, store: opened?.journal, clock, wallNow: Date.now, createNonce: nonce, counters, log, logger });
   const machine = leaseMachine.provide({ actions: leaseEffects(core) });
-  const leases = new Leases({ ...core, machine, refuse: (endpoint, tempId, code, detail) => refuse(send, endpoint, tempId, code, detail) });
+  const leases = new LeaseRegistry({ ...core, machine, refuse: (endpoint, tempId, code, detail) => refuse(send, endpoint, tempId, code, detail) });
   const { pool } = core.ledger;
 
   const stats = (): CoordinatorStats => ({

@@ -1,13 +1,7 @@
 import type { Clock } from './clock.js';
 import type { Source } from './net/udp.js';
+import type { ProbeAnswer } from './osc/wire.js';
 import { createNonce } from './nonce.js';
-
-export interface ProbeAnswer {
-  nonce: string;
-  /** Who answered: the instance receiving on the probed port. */
-  tempId: string;
-  rms: number;
-}
 
 export interface SentProbe {
   host: string;

@@ -150,7 +150,7 @@ export function parseLine(line: string): ParseResult {
 }
 
 /** One line, newline included. Written as the manual writes them: `params` of a getResp as an array, any other one object alone. */
-export function encodeMessage(message: AtlasMessage, options: { errorAsString?: boolean } = {}): string {
+export function encodeLine(message: AtlasMessage, options: { errorAsString?: boolean } = {}): string {
   switch (message.kind) {
     case 'values': {
       const values = message.values.map(valueObject);

@@ -4,7 +4,7 @@ import { atlasSessionMachine, type Batch, type SessionSettings } from '../../mac
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { AtlasCounters } from './counters.js';
-import { encodeMessage, KEEPALIVE_PARAM, KEEPALIVE_REQUEST, LineSplitter, parseLine, type AtlasMessage, type Id } from './protocol.js';
+import { encodeLine, KEEPALIVE_PARAM, KEEPALIVE_REQUEST, LineSplitter, parseLine, type AtlasMessage, type Id } from './protocol.js';
 
 /** A warning a device or a stranger can cause, told at most once per interval per kind (see rate-limited-log). */
 export type Warn = (kind: string, details: Record<string, unknown>, message: string) => void;
@@ -178,7 +178,7 @@ export class AtlasSession {
     this.inflight.set(id, batch);
     if (this.inflight.size > MAX_INFLIGHT) this.inflight.delete(this.inflight.keys().next().value!);
     // Meters in dB; the id asks for an acknowledgement, so a refused param is never silent.
-    this.write(encodeMessage({ kind: 'query', method: batch.method, id, params: batch.params.map((param) => ({ param, fmt: 'val' })) }));
+    this.write(encodeLine({ kind: 'query', method: batch.method, id, params: batch.params.map((param) => ({ param, fmt: 'val' })) }));
   }
 
   private write(line: string): void {

@@ -1,14 +1,14 @@
 import type dgram from 'node:dgram';
 import { decodeDatagram, encodeMessage, type OscArg } from '../osc/codec.js';
 import { LEASE_STATES, type LeaseState } from '../leases/lease.js';
-import { parseLeaseJson, type LeaseJson } from '../leases/lease-json.js';
+import { parseLeaseView, type LeaseView } from '../leases/lease-view.js';
 import { createNonce } from '../nonce.js';
 import type { AtlasBridgeStatus } from '../atlas/bridge.js';
 import { bindExclusive, closeSocket } from '../net/udp.js';
 import { describeSystemError } from '../system-errors.js';
 
 export { LEASE_STATES, type LeaseState } from '../leases/lease.js';
-export type { LeaseJson } from '../leases/lease-json.js';
+export type { LeaseView } from '../leases/lease-view.js';
 
 export interface CoordinatorStatus {
   uptimeMs: number;
@@ -163,8 +163,8 @@ export class CoordinatorClient {
   }
 
   /** Every lease (or every lease in `state`), fetched page by page. */
-  async leases(state?: LeaseState): Promise<LeaseJson[]> {
-    const byTempId = new Map<string, LeaseJson>();
+  async leases(state?: LeaseState): Promise<LeaseView[]> {
+    const byTempId = new Map<string, LeaseView>();
     for (let offset = 0; ; ) {
       const reply = await this.request(
         'leases',
@@ -187,7 +187,7 @@ export class CoordinatorClient {
   }
 
   /** The lease with this tempID, or on this port (a decimal string). */
-  async lease(target: string): Promise<LeaseJson> {
+  async lease(target: string): Promise<LeaseView> {
     const reply = await this.request('lease', { type: 's', value: target });
     return parseLease('lease', reply.lease);
   }
@@ -256,8 +256,8 @@ function settleReply(pending: Pending, json: string): void {
 }
 
 /** Checks one lease object from a reply; extra fields the coordinator adds are kept. */
-function parseLease(verb: string, value: unknown): LeaseJson {
-  const lease = parseLeaseJson(value);
+function parseLease(verb: string, value: unknown): LeaseView {
+  const lease = parseLeaseView(value);
   if (!lease) throw new AdminReplyError(verb, `bad lease ${truncatedJson(value)}`);
   return lease;
 }

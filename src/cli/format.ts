@@ -1,7 +1,7 @@
 import type { AtlasBridgeStatus } from '../atlas/bridge.js';
 import type { PortHolder } from '../net/port-holder.js';
 import { inUserTerms } from '../system-errors.js';
-import { LEASE_STATES, type CoordinatorStatus, type LeaseJson } from './coordinator-client.js';
+import { LEASE_STATES, type CoordinatorStatus, type LeaseView } from './coordinator-client.js';
 
 /** `850ms` is shown as `0s`; then `3s`, `2m05s`, `1h02m`, `3d04h`; `-` for null. */
 export function formatDuration(ms: number | null): string {
@@ -23,7 +23,7 @@ export function formatRtt(ms: number | null): string {
   return `${shown} ms`;
 }
 
-const LEASE_COLUMNS: ReadonlyArray<TableColumn<LeaseJson>> = [
+const LEASE_COLUMNS: ReadonlyArray<TableColumn<LeaseView>> = [
   { title: 'TEMPID', cell: (l) => printable(l.tempId) },
   { title: 'PORT', right: true, cell: (l) => (l.port === null ? '-' : String(l.port)) },
   { title: 'STATE', cell: (l) => l.state },
@@ -34,7 +34,7 @@ const LEASE_COLUMNS: ReadonlyArray<TableColumn<LeaseJson>> = [
 ];
 
 /** One header line and one line per lease, columns two spaces apart, numbers right-aligned. */
-export function formatLeaseTable(leases: readonly LeaseJson[]): string {
+export function formatLeaseTable(leases: readonly LeaseView[]): string {
   return leases.length === 0 ? 'no leases' : formatTable(LEASE_COLUMNS, leases);
 }
 
@@ -92,12 +92,12 @@ export function formatHolders(port: number, holders: readonly PortHolder[], held
 }
 
 /** The coordinator's answer to `who`: the lease on the port. */
-export function formatPortLease(lease: LeaseJson): string {
+export function formatPortLease(lease: LeaseView): string {
   return `coordinator: port ${lease.port} is leased to ${printable(lease.tempId)} (${lease.state})`;
 }
 
 /** A bound lease on a port nothing holds. */
-export function formatStaleLease(lease: LeaseJson): string {
+export function formatStaleLease(lease: LeaseView): string {
   return (
     `coordinator: port ${lease.port} is leased to ${printable(lease.tempId)}, but the lease is stale: its plugin is gone ` +
     'or never bound the port; it expires after its liveness checks'

@@ -12,7 +12,7 @@ import {
   LEASE_STATES,
   type CoordinatorAddress,
   type CoordinatorClientOptions,
-  type LeaseJson,
+  type LeaseView,
   type LeaseState,
 } from './coordinator-client.js';
 import { coordinatorCommand, EXIT_FAILURE, fail, isAdminFailure, write, type AdminIo, type CommonFlags } from './common.js';
@@ -54,7 +54,7 @@ export function registerAdminCommands(program: Command, io: AdminIo = { stdout: 
     .option('--watch', 'refresh every second until Ctrl-C')
     .action(async (flags: CommonFlags & { state?: LeaseState; watch?: boolean }) =>
       withClient(flags, async (client) => {
-        const render = (leases: LeaseJson[]) => (flags.json ? JSON.stringify(leases) : formatLeaseTable(leases));
+        const render = (leases: LeaseView[]) => (flags.json ? JSON.stringify(leases) : formatLeaseTable(leases));
         if (flags.watch) await watch(io, client, flags, render);
         else write(io.stdout, render(await client.leases(flags.state)));
       }),
@@ -126,7 +126,7 @@ export function registerAdminCommands(program: Command, io: AdminIo = { stdout: 
     });
 }
 
-type PortLeaseAnswer = { kind: 'lease'; lease: LeaseJson } | { kind: 'none' | 'unavailable'; message: string };
+type PortLeaseAnswer = { kind: 'lease'; lease: LeaseView } | { kind: 'none' | 'unavailable'; message: string };
 
 /** For `who`, a coordinator that is missing or says no is an answer, not a failure: the local lookup stands. */
 async function leaseOnPort(coordinator: CoordinatorAddress, options: CoordinatorClientOptions, port: number): Promise<PortLeaseAnswer> {
@@ -151,7 +151,7 @@ async function watch(
   io: AdminIo,
   client: CoordinatorClient,
   flags: { json?: boolean; state?: LeaseState },
-  render: (leases: LeaseJson[]) => string,
+  render: (leases: LeaseView[]) => string,
 ): Promise<void> {
   const interrupted = new AbortController();
   const onSigint = () => interrupted.abort();

@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { Counters } from '../counters.js';
-import type { Leases } from '../leases/registry.js';
+import type { LeaseRegistry } from '../leases/registry.js';
 import type { CoordinatorStats } from '../status.js';
 import type { SendBytes, Source } from '../net/udp.js';
 import type { DecodedMessage } from '../osc/codec.js';
@@ -12,7 +12,7 @@ import type { CoordinatorSettings } from '../settings/index.js';
 
 /** What a handler may touch. */
 export interface Hub {
-  leases: Leases;
+  leases: LeaseRegistry;
   probes: ProbeBook;
   controllers: Controllers;
   atlas: AtlasService;

@@ -91,7 +91,7 @@ function hotTraffic(hub: Hub, datagram: Buffer): boolean {
   const first = firstString(datagram);
   if (first === undefined) return false;
   hub.counters.datagrams++;
-  if (first !== null && hub.leases.seen(first)) hub.counters.pluginTraffic++;
+  if (first !== null && hub.leases.keepAlive(first)) hub.counters.pluginTraffic++;
   if (hub.controllers.size > 0) hub.controllers.forward(datagram);
   return true;
 }

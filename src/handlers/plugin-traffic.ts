@@ -8,6 +8,6 @@ import { forwardToControllers } from './routing.js';
  */
 export const handlePluginTraffic: Handler = (hub, message, datagram) => {
   const first = message.args[0];
-  if (first?.type === 's' && hub.leases.seen(first.value as string)) hub.counters.pluginTraffic++;
+  if (first?.type === 's' && hub.leases.keepAlive(first.value as string)) hub.counters.pluginTraffic++;
   forwardToControllers(hub, message, datagram);
 };

@@ -18,5 +18,5 @@ export const handleUuidConfirmed: Handler = (hub, message, datagram, source) => 
     return;
   }
   hub.leases.setTrack(tempId!.value as string, trackId!.value as string);
-  if (hub.leases.seen(tempId!.value as string)) hub.counters.pluginTraffic++;
+  if (hub.leases.keepAlive(tempId!.value as string)) hub.counters.pluginTraffic++;
 };

@@ -36,7 +36,7 @@ export class Liveness {
     }
   }
 
-  seen(tempId: string): void {
+  markSeen(tempId: string): void {
     const timing = this.timings.get(tempId);
     if (timing) timing.lastSeen = this.clock.now();
   }

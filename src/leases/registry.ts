@@ -1,15 +1,15 @@
 import { EventEmitter } from 'node:events';
 import { createActor, type SnapshotFrom } from 'xstate';
-import { requestLifetimeMs, topLevelState, type LeaseEvent, type LeaseMachine, type LeaseSettings } from '../../machines/lease.js';
+import { requestLifetimeMs, topLevelState, type LeaseMachine, type LeaseSettings } from '../../machines/lease.js';
 import type { Clock } from '../clock.js';
 import type { Counters } from '../counters.js';
 import type { Logger } from '../log.js';
 import type { Source } from '../net/udp.js';
 import type * as wire from '../osc/wire.js';
-import type { ProbeAnswer, SentProbe } from '../probes.js';
+import type { SentProbe } from '../probes.js';
 import type { RateLimitedLog } from '../rate-limited-log.js';
 import { endpointOf, shownState, type Endpoint, type Lease, type LeaseState } from './lease.js';
-import { toLeaseJson, type LeaseJson } from './lease-json.js';
+import { toLeaseView, type LeaseView } from './lease-view.js';
 import type { PortLedger } from './ledger.js';
 import type { Liveness, LivenessSettings } from './liveness.js';
 import type { Offers } from './offers.js';
@@ -31,7 +31,7 @@ import {
 } from './rules.js';
 import type { LeaseTimers } from './timers.js';
 
-export interface LeasesOptions {
+export interface LeaseRegistryOptions {
   /** The lease machine, its effects provided. */
   machine: LeaseMachine;
   /** Shared with the effects, which find a lease by tempID. */
@@ -57,7 +57,7 @@ export interface LeasesOptions {
  * this table only admits leases, delivers events, and tells the rest of the coordinator what
  * each transition settled on, through `change` (and the journal, the counters, the log).
  */
-export class Leases extends EventEmitter<LeaseEvents> implements LeaseDirectory {
+export class LeaseRegistry extends EventEmitter<LeaseEvents> implements LeaseDirectory {
   /** trackID (ChattyChannels' name for a track) to tempID. */
   private readonly tracks = new Map<string, string>();
   /** Leases never verified, oldest first: the first to make room when the table is full. */
@@ -66,7 +66,7 @@ export class Leases extends EventEmitter<LeaseEvents> implements LeaseDirectory 
   private readonly outcomes: LeaseOutcomes;
   private closed = false;
 
-  constructor(private readonly options: LeasesOptions) {
+  constructor(private readonly options: LeaseRegistryOptions) {
     super();
     this.table = options.table;
     this.outcomes = new LeaseOutcomes({ ...options, emit: (event, ...args) => (this.emit as (name: keyof LeaseEvents, ...rest: unknown[]) => boolean)(event, ...args) });
@@ -95,7 +95,7 @@ export class Leases extends EventEmitter<LeaseEvents> implements LeaseDirectory 
   }
 
   /** [PROTOCOL §16] A sweep of the pool's ports found `answer.tempId` receiving on `probe.port`. */
-  bindingFound(answer: ProbeAnswer, probe: SentProbe, source: Source): void {
+  bindingFound(answer: wire.ProbeAnswer, probe: SentProbe, source: Source): void {
     this.probeAnswered(undefined, answer, probe, source);
   }
 
@@ -117,13 +117,13 @@ export class Leases extends EventEmitter<LeaseEvents> implements LeaseDirectory 
       return;
     }
     const lease = known ?? this.adopt(tempId, source, verdict.admission!);
-    this.options.liveness.seen(tempId);
+    this.options.liveness.markSeen(tempId);
     if (lease.endpoint) this.options.offers.answered(lease.endpoint);
     this.carryOut([verdict.order]);
   }
 
   /** [PROTOCOL §5] An answer to a probe of `probe.port`, matched by nonce: sent for `prober`, or by a sweep of the pool. */
-  private probeAnswered(prober: Lease | undefined, answer: ProbeAnswer, probe: SentProbe, source: Source): void {
+  private probeAnswered(prober: Lease | undefined, answer: wire.ProbeAnswer, probe: SentProbe, source: Source): void {
     const { counters, clock, ledger } = this.options;
     counters.probeAnswers++;
     const verdict = judgeProbeAnswer({
@@ -172,10 +172,10 @@ export class Leases extends EventEmitter<LeaseEvents> implements LeaseDirectory 
   }
 
   /** [PROTOCOL §9] Plugin traffic naming a lease by tempID or trackID keeps it alive: two lookups and a number written. */
-  seen(id: string): boolean {
+  keepAlive(id: string): boolean {
     const tempId = this.table.has(id) ? id : this.tracks.get(id);
     if (tempId === undefined) return false;
-    this.options.liveness.seen(tempId);
+    this.options.liveness.markSeen(tempId);
     return true;
   }
 
@@ -215,11 +215,6 @@ export class Leases extends EventEmitter<LeaseEvents> implements LeaseDirectory 
     logger.info({ leases: state.leases.size }, 'leases restored: verifying each by probe');
   }
 
-  /** A timer of the lease is due. */
-  deliver(tempId: string, event: LeaseEvent): void {
-    this.table.get(tempId)?.actor.send(event);
-  }
-
   // ---- the directory ----
 
   get(tempId: string): Lease | undefined {
@@ -246,14 +241,14 @@ export class Leases extends EventEmitter<LeaseEvents> implements LeaseDirectory 
   // ---- queries ----
 
   /** The lease with this tempID, or credited with this port (decimal), as PROTOCOL §10 shows it. */
-  lease(target: string): LeaseJson | undefined {
+  view(target: string): LeaseView | undefined {
     const tempId = /^\d{1,5}$/.test(target) ? this.holderOf(Number(target)) : target;
     const lease = tempId === undefined ? undefined : this.table.get(tempId);
-    return lease && toLeaseJson(lease, this.options);
+    return lease && toLeaseView(lease, this.options);
   }
 
-  leases(): LeaseJson[] {
-    return [...this.table.values()].map((lease) => toLeaseJson(lease, this.options));
+  views(): LeaseView[] {
+    return [...this.table.values()].map((lease) => toLeaseView(lease, this.options));
   }
 
   countByState(): Record<LeaseState, number> {
@@ -304,7 +299,7 @@ export class Leases extends EventEmitter<LeaseEvents> implements LeaseDirectory 
         return false;
       case 'again':
         counters.repeatedRequests++;
-        liveness.seen(tempId);
+        liveness.markSeen(tempId);
         known!.endpoint = endpoint;
         this.carryOut([verdict.order]);
         return true;

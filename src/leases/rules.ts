@@ -1,4 +1,5 @@
 import type { Claim, LeaseEvent, LeaseSettings, LeaseStateName } from '../../machines/lease.js';
+import type { PortConfirmation } from '../osc/wire.js';
 import type { PortState } from './pool.js';
 
 /**
@@ -95,12 +96,6 @@ export interface PortStanding {
   lastOfferKey: string | undefined;
 }
 
-export interface Confirmation {
-  tempId: string;
-  port: number;
-  status: 'bound' | 'failed';
-}
-
 export type ConfirmVerdict =
   /** A port outside the pool: invalid. */
   | { kind: 'invalid' }
@@ -108,7 +103,7 @@ export type ConfirmVerdict =
   /** The event for the confirming lease, made first (`admission`) for an instance never seen. */
   | { kind: 'deliver'; order: Order; admission: Admission | undefined };
 
-export function judgeConfirmation(confirmation: Confirmation, from: string, confirmer: LeaseFacts | undefined, standing: PortStanding, room: Room): ConfirmVerdict {
+export function judgeConfirmation(confirmation: PortConfirmation, from: string, confirmer: LeaseFacts | undefined, standing: PortStanding, room: Room): ConfirmVerdict {
   const { tempId, port, status } = confirmation;
   if (standing.pool === 'outside' || standing.pool === 'reserved') return { kind: 'invalid' };
   if (confirmer && confirmer.origin !== from) return { kind: 'ignore', why: `from ${from}, not ${confirmer.origin} where its request came from` };

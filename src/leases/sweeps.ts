@@ -5,16 +5,17 @@ import { isLoopback } from '../net/cidr.js';
 import type { PortCheck } from '../net/port-check.js';
 import type { SendBytes, Source } from '../net/udp.js';
 import * as templates from '../osc/templates.js';
-import type { ProbeAnswer, ProbeAsker, ProbeBook, SentProbe } from '../probes.js';
+import type { ProbeAnswer } from '../osc/wire.js';
+import type { ProbeAsker, ProbeBook, SentProbe } from '../probes.js';
 import type { RateLimitedLog } from '../rate-limited-log.js';
 import type { Lease } from './lease.js';
-import type { Leases } from './registry.js';
+import type { LeaseRegistry } from './registry.js';
 
 /** Deployed plugins listen on every address: loopback reaches them all, and nobody off the host. */
 const LOOPBACK = '127.0.0.1';
 
 export interface SweepsOptions {
-  leases: Leases;
+  leases: LeaseRegistry;
   probes: ProbeBook;
   send: SendBytes;
   portCheck: PortCheck;

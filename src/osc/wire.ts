@@ -1,4 +1,5 @@
 import contract from '../../protocol/messages.json' with { type: 'json' };
+import type { ErrorCode } from '../../machines/lease.js';
 import type { DecodedArg, OscArg, OscMessage } from './codec.js';
 
 export type MessageName = keyof typeof contract.messages;
@@ -7,7 +8,8 @@ export const ADDRESS = Object.fromEntries(
   Object.entries(contract.messages).map(([name, spec]) => [name, spec.address]),
 ) as { readonly [K in MessageName]: (typeof contract.messages)[K]['address'] };
 
-export type ErrorCode = 'pool_exhausted' | 'invalid_request' | 'retries_exhausted' | 'busy';
+/** The codes of `/aiplayer/port_error`: the lease machine's, written once there. */
+export type { ErrorCode } from '../../machines/lease.js';
 
 export const TEMP_ID_MAX_LENGTH = 128;
 export const TRACK_ID_MAX_LENGTH = 128;
@@ -34,8 +36,10 @@ export interface PortConfirmation {
   status: 'bound' | 'failed';
 }
 
+/** `/aiplayer/rms_response`: an answer to a probe. [PROTOCOL §5] */
 export interface ProbeAnswer {
   nonce: string;
+  /** Who answered: the instance receiving on the probed port. */
   tempId: string;
   rms: number;
 }

@@ -7,7 +7,7 @@ import type { ProbeAsker, ProbeBook } from '../probes.js';
 import { rmsReply, type RmsAnswer } from './messages.js';
 
 export interface GatherOptions {
-  leases: LeaseDirectory & { seen(id: string): boolean };
+  leases: LeaseDirectory & { keepAlive(id: string): boolean };
   probes: ProbeBook;
   send: SendBytes;
   clock: Clock;
@@ -40,7 +40,7 @@ export function gatherRms(options: GatherOptions, queryId: string, timeoutMs: nu
     nonces: [],
     answered: (answer, probe) => {
       const lease = expected.get(probe.port);
-      leases.seen(answer.tempId);
+      leases.keepAlive(answer.tempId);
       answers.set(probe.port, {
         tempId: answer.tempId,
         trackId: lease?.tempId === answer.tempId ? lease.trackId : null,

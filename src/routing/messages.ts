@@ -30,7 +30,6 @@ export type RoutingErrorCode =
 
 const s = (value: string): OscArg => ({ type: 's', value });
 const i = (value: number): OscArg => ({ type: 'i', value });
-const f = (value: number): OscArg => ({ type: 'f', value });
 
 /** [PROTOCOL §11] `,i renewWithinMs` */
 export const subscribed = (renewWithinMs: number) => encodeMessage({ address: ROUTING_ADDRESS.subscribed, args: [i(renewWithinMs)] });

@@ -45,7 +45,7 @@ export interface PortLeaseEvents {
 }
 
 /** A verified port. Probes keep being answered for as long as the lease is open. */
-export interface PortLease extends EventEmitter<PortLeaseEvents> {
+export interface SdkLease extends EventEmitter<PortLeaseEvents> {
   readonly tempId: string;
   readonly port: number;
   /** The exclusive socket bound to `port`. */
@@ -65,7 +65,7 @@ const MAX_RETRY_MS = 2000;
  * and was answered. Retries the request until an assignment arrives; a port
  * that cannot be bound is reported `failed` and the next offer is taken.
  */
-export async function requestPort(options: RequestPortOptions): Promise<PortLease> {
+export async function requestPort(options: RequestPortOptions): Promise<SdkLease> {
   const tempIdError = wire.validateTempId(options.tempId);
   if (tempIdError) throw new PortRequestError('invalid_request', tempIdError);
   const coordinator = options.coordinator ?? { host: '127.0.0.1', port: 9001 };
@@ -74,14 +74,14 @@ export async function requestPort(options: RequestPortOptions): Promise<PortLeas
   return new ClientLease(options, coordinator, localHost, control).verified;
 }
 
-class ClientLease extends EventEmitter<PortLeaseEvents> implements PortLease {
-  readonly verified: Promise<PortLease>;
+class ClientLease extends EventEmitter<PortLeaseEvents> implements SdkLease {
+  readonly verified: Promise<SdkLease>;
   readonly tempId: string;
   port = -1;
   socket!: dgram.Socket;
   private bound: dgram.Socket | undefined;
   private binding: Promise<void> | undefined;
-  private resolve!: (lease: PortLease) => void;
+  private resolve!: (lease: SdkLease) => void;
   private reject!: (err: Error) => void;
   private settled = false;
   private closed = false;

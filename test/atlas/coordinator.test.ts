@@ -32,7 +32,7 @@ async function plugin(tempId: string, c: Coordinator): Promise<ManualPlugin> {
   const p = await ManualPlugin.create(tempId, c.port);
   closers.push(() => p.close());
   await p.handshake();
-  await expect.poll(() => c.leases.lease(tempId)?.state).toBe('bound');
+  await expect.poll(() => c.leases.view(tempId)?.state).toBe('bound');
   return p;
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   datagramLines,
-  encodeMessage,
+  encodeLine,
   KEEPALIVE_REQUEST,
   LineSplitter,
   MAX_LINE_BYTES,
@@ -200,14 +200,14 @@ describe('parseLine: malformed lines are typed errors, never exceptions', () => 
   });
 });
 
-describe('encodeMessage', () => {
+describe('encodeLine', () => {
   it('encodes the keep-alive exactly as the manual writes it', () => {
-    expect(encodeMessage({ kind: 'query', method: 'get', id: undefined, params: [{ param: 'KeepAlive', fmt: 'str' }] })).toBe(KEEPALIVE_REQUEST);
+    expect(encodeLine({ kind: 'query', method: 'get', id: undefined, params: [{ param: 'KeepAlive', fmt: 'str' }] })).toBe(KEEPALIVE_REQUEST);
     expect(KEEPALIVE_REQUEST).toBe('{"jsonrpc":"2.0","method":"get","params":{"param":"KeepAlive","fmt":"str"}}\n');
   });
 
   it('sends a sub batch as an array with an id, one line', () => {
-    const line = encodeMessage({
+    const line = encodeLine({
       kind: 'query',
       method: 'sub',
       id: 12,
@@ -221,8 +221,8 @@ describe('encodeMessage', () => {
 
   it('writes an error as an object, or JSON-encoded in a string', () => {
     const error: AtlasMessage = { kind: 'error', id: 2, code: -32604, message: "param 'X_1' could not be found", param: 'X_1' };
-    expect(encodeMessage(error)).toBe('{"jsonrpc":"2.0","error":{"code":-32604,"message":"param \'X_1\' could not be found"},"id":2}\n');
-    expect(parseLine(encodeMessage(error, { errorAsString: true }).trim())).toEqual({ ok: true, message: error });
+    expect(encodeLine(error)).toBe('{"jsonrpc":"2.0","error":{"code":-32604,"message":"param \'X_1\' could not be found"},"id":2}\n');
+    expect(parseLine(encodeLine(error, { errorAsString: true }).trim())).toEqual({ ok: true, message: error });
   });
 
   it('round-trips every kind of message through parseLine', () => {
@@ -243,7 +243,7 @@ describe('encodeMessage', () => {
       { kind: 'write', method: 'set', id: undefined, values: [{ param: 'ZoneMute_2', fmt: 'val', value: 1 }] },
     ];
     for (const message of messages) {
-      const line = encodeMessage(message);
+      const line = encodeLine(message);
       expect(line.endsWith('\n')).toBe(true);
       expect(line.indexOf('\n')).toBe(line.length - 1);
       expect(parseLine(line.trim())).toEqual({ ok: true, message });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { LeaseJson } from '../../src/cli/coordinator-client.js';
+import type { LeaseView } from '../../src/cli/coordinator-client.js';
 import { float32Text, formatAtlas, formatDuration, formatHolders, formatLeaseTable, formatPortLease, formatRtt, formatStatus } from '../../src/cli/format.js';
 
 describe('formatDuration', () => {
@@ -36,7 +36,7 @@ describe('formatRtt', () => {
   });
 });
 
-const lease = (overrides: Partial<LeaseJson>): LeaseJson => ({
+const lease = (overrides: Partial<LeaseView>): LeaseView => ({
   tempId: 'a',
   port: 9002,
   state: 'bound',

@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { Command, CommanderError } from 'commander';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { registerAdminCommands, type AdminIo } from '../../src/cli/lease-commands.js';
-import { CoordinatorClient, type LeaseJson } from '../../src/cli/coordinator-client.js';
+import { CoordinatorClient, type LeaseView } from '../../src/cli/coordinator-client.js';
 import { decodeDatagram, encodeMessage } from '../../src/osc/codec.js';
 import { freeUdpPort } from '../helpers/ports.js';
 
@@ -73,7 +73,7 @@ class FakeCoordinator {
 const STATES = ['requesting', 'assigned', 'verifying', 'bound'] as const;
 
 /** 120 leases on ports 9002-9121, ordered by port as the coordinator sends them. */
-const LEASES: LeaseJson[] = Array.from({ length: 120 }, (_, n) => {
+const LEASES: LeaseView[] = Array.from({ length: 120 }, (_, n) => {
   const bound = n % 4 === 3;
   return {
     tempId: `plugin-${String(n).padStart(3, '0')}`,
@@ -232,7 +232,7 @@ describe('oscport leases', () => {
   it('--state is passed to the coordinator', async () => {
     const fake = await FakeCoordinator.start(HANDLERS);
     const run = await oscport(['leases', '--state', 'bound', '--json', '-c', fake.address]);
-    const leases = JSON.parse(run.stdout) as LeaseJson[];
+    const leases = JSON.parse(run.stdout) as LeaseView[];
     expect(leases).toHaveLength(30);
     expect(leases.every((lease) => lease.state === 'bound')).toBe(true);
     expect(fake.requests.map((r) => r.args[2])).toEqual(['bound']);

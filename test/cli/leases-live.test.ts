@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { networkInterfaces } from 'node:os';
 import { createInterface } from 'node:readline';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { requestPort, type PortLease } from '../../src/sdk/request-port.js';
+import { requestPort, type SdkLease } from '../../src/sdk/request-port.js';
 import type { Coordinator } from '../../src/main.js';
 import { encodeMessage } from '../../src/osc/codec.js';
 import { ADDRESS } from '../../src/osc/wire.js';
@@ -16,7 +16,7 @@ const oscport = (...args: string[]) => run(args);
 
 let c: Coordinator;
 let at: string[];
-const leases: PortLease[] = [];
+const leases: SdkLease[] = [];
 
 beforeEach(async () => {
   c = await testCoordinator(RANGES.admin, { probeTimeoutMs: 200 });

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Coordinator } from '../../src/main.js';
-import { requestPort, type PortLease } from '../../src/sdk/request-port.js';
+import { requestPort, type SdkLease } from '../../src/sdk/request-port.js';
 import { CLI, oscport as run } from '../helpers/cli.js';
 import { RANGES, testCoordinator } from '../helpers/coordinator.js';
 import { Peer, f, s } from '../helpers/peer.js';
@@ -13,7 +13,7 @@ const oscport = (...args: string[]) => run(args);
 
 let c: Coordinator;
 let at: string[];
-const leases: PortLease[] = [];
+const leases: SdkLease[] = [];
 const peers: Peer[] = [];
 
 beforeEach(async () => {

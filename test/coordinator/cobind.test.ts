@@ -63,8 +63,8 @@ describe('co-binding (the JUCE shared-port bug)', () => {
     response.send(c.port, ADDRESS.port_confirmed, s('victim'), i(second), s('bound'));
     const probe = await clean.next(ADDRESS.query_rms);
     response.send(c.port, ADDRESS.rms_response, s(values(probe)[0] as string), s('victim'), f(0));
-    await expect.poll(() => c.leases.lease('victim')).toMatchObject({ state: 'bound', port: second });
-    expect(c.leases.lease('intruder')).toMatchObject({ state: 'bound', port: offered });
+    await expect.poll(() => c.leases.view('victim')).toMatchObject({ state: 'bound', port: second });
+    expect(c.leases.view('intruder')).toMatchObject({ state: 'bound', port: offered });
   });
 
   it('a verified port later co-bound by a newcomer moves to the newcomer once the newcomer confirms it', async () => {
@@ -75,14 +75,14 @@ describe('co-binding (the JUCE shared-port bug)', () => {
     const port = values(await first.next(ADDRESS.port_assignment))[1] as number;
     await nodeOscInstance('first', port, c.port);
     first.send(c.port, ADDRESS.port_confirmed, s('first'), i(port), s('bound'));
-    await expect.poll(() => c.leases.lease('first')?.state).toBe('bound');
+    await expect.poll(() => c.leases.view('first')?.state).toBe('bound');
 
     // A second instance co-binds the same port and claims it: the probe now reaches the newcomer only.
     await nodeOscInstance('second', port, c.port);
     first.send(c.port, ADDRESS.port_confirmed, s('second'), i(port), s('bound'));
     await expect.poll(() => c.leases.holderOf(port)).toBe('second');
-    expect(c.leases.lease('second')).toMatchObject({ state: 'bound', port });
-    expect(c.leases.lease('first')?.port).not.toBe(port);
+    expect(c.leases.view('second')).toMatchObject({ state: 'bound', port });
+    expect(c.leases.view('first')?.port).not.toBe(port);
     expect(c.stats().counters.steals).toBe(1);
   });
 });

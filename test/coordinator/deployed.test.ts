@@ -35,7 +35,7 @@ describe('the deployed plugin, unchanged', () => {
     plugin!.sendRequest();
     const port = await plugin!.whenVerified();
     expect((await bound).get('AIplayer_0')).toBe(port);
-    expect(c.leases.lease('AIplayer_0')).toMatchObject({ state: 'bound', port });
+    expect(c.leases.view('AIplayer_0')).toMatchObject({ state: 'bound', port });
   });
 
   it('20 instances sharing one SO_REUSEADDR response port all end verified on distinct ports within 2 s', async () => {
@@ -55,7 +55,7 @@ describe('the deployed plugin, unchanged', () => {
     expect(elapsed).toBeLessThan(2000);
     // Every port is credited to the instance that actually answers on it.
     for (const plugin of all) {
-      expect(c.leases.lease(plugin.tempId)).toMatchObject({ state: 'bound', port: plugin.port });
+      expect(c.leases.view(plugin.tempId)).toMatchObject({ state: 'bound', port: plugin.port });
       expect(c.leases.holderOf(plugin.port!)).toBe(plugin.tempId);
     }
     expect(c.stats().leases).toMatchObject({ bound: 20, requesting: 0, assigned: 0, verifying: 0 });
@@ -79,7 +79,7 @@ describe('the deployed plugin, unchanged', () => {
     const olderPort = await older!.whenVerified();
     await bothBound;
     expect(olderPort).not.toBe(newerPort);
-    expect(c.leases.lease(older!.tempId)).toMatchObject({ state: 'bound', port: olderPort });
-    expect(c.leases.lease(newer!.tempId)).toMatchObject({ state: 'bound', port: newerPort });
+    expect(c.leases.view(older!.tempId)).toMatchObject({ state: 'bound', port: olderPort });
+    expect(c.leases.view(newer!.tempId)).toMatchObject({ state: 'bound', port: newerPort });
   });
 });

@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { PortRequestError, requestPort, type PortLease } from '../../src/sdk/request-port.js';
+import { PortRequestError, requestPort, type SdkLease } from '../../src/sdk/request-port.js';
 import { ADDRESS } from '../../src/osc/wire.js';
 import { RANGES, testCoordinator } from '../helpers/coordinator.js';
 import { i, Peer, s, tags, values } from '../helpers/peer.js';
 
 const RANGE = [RANGES.exhaustion[0], RANGES.exhaustion[0] + 2] as const;
-const leases: PortLease[] = [];
+const leases: SdkLease[] = [];
 afterEach(async () => {
   await Promise.all(leases.splice(0).map((l) => l.release()));
 });

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { requestPort, type PortLease } from '../../src/sdk/request-port.js';
+import { requestPort, type SdkLease } from '../../src/sdk/request-port.js';
 import { encodeMessage } from '../../src/osc/codec.js';
 import { ADDRESS } from '../../src/osc/wire.js';
 import { RANGES, testCoordinator } from '../helpers/coordinator.js';
@@ -18,7 +18,7 @@ async function peer(): Promise<Peer> {
   return p;
 }
 
-async function lease(tempId: string, port: number, timeoutMs = 5000): Promise<PortLease> {
+async function lease(tempId: string, port: number, timeoutMs = 5000): Promise<SdkLease> {
   const l = await requestPort({ tempId, coordinator: { host: '127.0.0.1', port }, timeoutMs });
   closers.push(() => l.release());
   return l;
@@ -75,7 +75,7 @@ describe('floods of requests', () => {
 
     await lease('newcomer', c.port, 2000);
     expect(c.stats().counters.evicted).toBe(1);
-    expect(c.leases.lease('stale-0')).toBeUndefined();
+    expect(c.leases.view('stale-0')).toBeUndefined();
     expect(c.leases.size).toBe(40);
     expect(c.stats().pool.free).toBe(c.stats().pool.size - 40);
   });

@@ -40,8 +40,8 @@ describe('forged or stale port_confirmed', () => {
     const attacker = await peer();
     attacker.send(c.port, ADDRESS.port_confirmed, s('victim'), i(port), s('failed'));
     await expect.poll(() => victim.probes).toBe(probesBefore + 1);
-    await expect.poll(() => c.leases.lease('victim')?.lastSeenMs).toBeLessThan(1000);
-    expect(c.leases.lease('victim')).toMatchObject({ state: 'bound', port });
+    await expect.poll(() => c.leases.view('victim')?.lastSeenMs).toBeLessThan(1000);
+    expect(c.leases.view('victim')).toMatchObject({ state: 'bound', port });
     expect(c.stats().pool.quarantined).toBe(0);
     expect(c.stats().counters.quarantined).toBe(0);
   });
@@ -65,13 +65,13 @@ describe('forged or stale port_confirmed', () => {
     attacker.send(c.port, ADDRESS.port_confirmed, s('victim'), i(other), s('failed'));
     attacker.send(c.port, ADDRESS.port_confirmed, s('victim'), i(other), s('bound'));
     await expect.poll(() => c.stats().counters.confirmationsIgnored).toBe(2);
-    expect(c.leases.lease('victim')).toMatchObject({ state: 'bound', port });
+    expect(c.leases.view('victim')).toMatchObject({ state: 'bound', port });
     expect(c.leases.pool.stateOf(other)).toBe('free');
     expect(c.stats().pool.free).toBe(c.stats().pool.size - 1);
     expect(c.leases.checkInvariants()).toEqual([]);
 
     victim.sender.send(c.port, ADDRESS.release, s('victim'));
-    await expect.poll(() => c.leases.lease('victim')).toBeUndefined();
+    await expect.poll(() => c.leases.view('victim')).toBeUndefined();
     expect(c.stats().pool).toMatchObject({ free: c.stats().pool.size, quarantined: 0 });
   });
 
@@ -80,7 +80,7 @@ describe('forged or stale port_confirmed', () => {
     const waiter = await peer();
     waiter.send(c.port, ADDRESS.request_port, s('slow'), i(-1), i(waiter.port));
     const offered = values(await waiter.next(ADDRESS.port_assignment))[1] as number;
-    await expect.poll(() => c.leases.lease('slow')).toBeUndefined();
+    await expect.poll(() => c.leases.view('slow')).toBeUndefined();
     expect(c.leases.pool.stateOf(offered)).toBe('free');
     waiter.send(c.port, ADDRESS.port_confirmed, s('slow'), i(offered), s('failed'));
     await expect.poll(() => c.stats().counters.confirmationsIgnored).toBe(1);
@@ -96,10 +96,10 @@ describe('forged or stale port_confirmed', () => {
     remote.send(c.port, ADDRESS.port_confirmed, s('victim'), i(port), s('failed'));
     await expect.poll(() => c.stats().counters.releasesRefused).toBe(1);
     await expect.poll(() => c.stats().counters.confirmationsIgnored).toBe(1);
-    expect(c.leases.lease('victim')).toMatchObject({ state: 'bound', port });
+    expect(c.leases.view('victim')).toMatchObject({ state: 'bound', port });
 
     victim.sender.send(c.port, ADDRESS.release, s('victim'));
-    await expect.poll(() => c.leases.lease('victim')).toBeUndefined();
+    await expect.poll(() => c.leases.view('victim')).toBeUndefined();
   });
 });
 
@@ -128,7 +128,7 @@ describe('identity strings', () => {
     const c = await testCoordinator(RANGE);
     const lease = await requestPort({ tempId: '🎹'.repeat(128), coordinator: { host: '127.0.0.1', port: c.port } });
     closers.push(() => lease.release());
-    await expect.poll(() => c.leases.lease('🎹'.repeat(128))?.state).toBe('bound');
+    await expect.poll(() => c.leases.view('🎹'.repeat(128))?.state).toBe('bound');
     const sender = await peer();
     sender.send(c.port, ADDRESS.request_port, s('🎹'.repeat(129)), i(-1), i(sender.port));
     expect(values(await sender.next(ADDRESS.port_error)).slice(1)).toEqual(['invalid_request', 'tempID longer than 128 characters']);
@@ -147,6 +147,6 @@ describe('identity strings', () => {
     bytes[at + 1] = 0x28;
     await admin.sendRaw(c.port, bytes);
     await expect.poll(() => c.stats().counters.invalid).toBe(1);
-    expect(c.leases.lease('victim')).toMatchObject({ port, trackId: null });
+    expect(c.leases.view('victim')).toMatchObject({ port, trackId: null });
   });
 });

@@ -49,7 +49,7 @@ describe('handshake over real UDP', () => {
     expect(tags(probe)).toBe('s');
     expect((probe.message.args[0]!.value as string).length).toBeGreaterThanOrEqual(16);
     expect(await bound).toMatchObject({ tempId: 'AIplayer_1', port });
-    expect(c.leases.lease('AIplayer_1')).toMatchObject({ state: 'bound', port });
+    expect(c.leases.view('AIplayer_1')).toMatchObject({ state: 'bound', port });
     expect(response.pending()).toEqual([]);
   });
 
@@ -60,7 +60,7 @@ describe('handshake over real UDP', () => {
     const assignment = await sdk.next(ADDRESS.port_assignment);
     expect(values(assignment)[0]).toBe('sdk-1');
     await bindConfirmAndAnswer(c.port, sdk, 'sdk-1', values(assignment)[1] as number);
-    await expect.poll(() => c.leases.lease('sdk-1')?.state).toBe('bound');
+    await expect.poll(() => c.leases.view('sdk-1')?.state).toBe('bound');
   });
 
   it('a responsePort of 0 means the source port', async () => {
@@ -85,7 +85,7 @@ describe('handshake over real UDP', () => {
     for (let n = 0; n < 3; n++) ports.push(values(await sdk.next(ADDRESS.port_assignment))[1]);
     expect(new Set(ports).size).toBe(1);
     await bindConfirmAndAnswer(c.port, sdk, 'retx', ports[0] as number);
-    await expect.poll(() => c.leases.lease('retx')?.state).toBe('bound');
+    await expect.poll(() => c.leases.view('retx')?.state).toBe('bound');
     sdk.send(c.port, ADDRESS.request_port, s('retx'), i(-1));
     expect(values(await sdk.next(ADDRESS.port_assignment))).toEqual(['retx', ports[0], 'assigned']);
     expect(c.stats().counters.repeatedRequests).toBe(3);
@@ -100,7 +100,7 @@ describe('handshake over real UDP', () => {
     for (let n = 0; n < 3; n++) sent.push(values(await response.next(ADDRESS.port_assignment))[1]);
     expect(new Set(sent).size).toBe(1);
     await lapsed;
-    expect(c.leases.lease('silent')).toBeUndefined();
+    expect(c.leases.view('silent')).toBeUndefined();
     expect(c.stats().pool.free).toBe(c.stats().pool.size);
   });
 
@@ -114,7 +114,7 @@ describe('handshake over real UDP', () => {
     expect(second).not.toBe(first);
     expect(c.stats().pool.quarantined).toBe(1);
     await bindConfirmAndAnswer(c.port, sender, 'unlucky', second);
-    await expect.poll(() => c.leases.lease('unlucky')).toMatchObject({ state: 'bound', port: second });
+    await expect.poll(() => c.leases.view('unlucky')).toMatchObject({ state: 'bound', port: second });
   });
 
   it('gives up with retries_exhausted after the configured number of tries', async () => {
@@ -150,7 +150,7 @@ describe('handshake over real UDP', () => {
     // A late answer to a probe of a binding already given up is not accepted.
     sender.send(c.port, ADDRESS.rms_response, s(nonces[0] as string), s('mute'), f(0));
     await bindConfirmAndAnswer(c.port, sender, 'mute', second);
-    await expect.poll(() => c.leases.lease('mute')).toMatchObject({ state: 'bound', port: second });
+    await expect.poll(() => c.leases.view('mute')).toMatchObject({ state: 'bound', port: second });
   });
 
   it('a probe nonce is single-use and a guessed one is not a probe answer', async () => {
@@ -159,7 +159,7 @@ describe('handshake over real UDP', () => {
     sender.send(c.port, ADDRESS.request_port, s('once'), i(-1), i(response.port));
     const port = values(await response.next(ADDRESS.port_assignment))[1] as number;
     const { probe } = await bindConfirmAndAnswer(c.port, sender, 'once', port);
-    await expect.poll(() => c.leases.lease('once')?.state).toBe('bound');
+    await expect.poll(() => c.leases.view('once')?.state).toBe('bound');
     sender.send(c.port, ADDRESS.rms_response, s(probe.message.args[0]!.value as string), s('once'), f(0));
     sender.send(c.port, ADDRESS.rms_response, s('guessed-nonce'), s('once'), f(0));
     await expect.poll(() => c.stats().counters.unmatchedAnswers).toBe(2);
@@ -172,10 +172,10 @@ describe('handshake over real UDP', () => {
     sender.send(c.port, ADDRESS.request_port, s('leaving'), i(-1), i(response.port));
     const port = values(await response.next(ADDRESS.port_assignment))[1] as number;
     await bindConfirmAndAnswer(c.port, sender, 'leaving', port);
-    await expect.poll(() => c.leases.lease('leaving')?.state).toBe('bound');
+    await expect.poll(() => c.leases.view('leaving')?.state).toBe('bound');
     expect(c.stats().pool.free).toBe(c.stats().pool.size - 1);
     sender.send(c.port, ADDRESS.release, s('leaving'));
-    await expect.poll(() => c.leases.lease('leaving')).toBeUndefined();
+    await expect.poll(() => c.leases.view('leaving')).toBeUndefined();
     expect(c.stats().pool.free).toBe(c.stats().pool.size);
     expect(c.leases.holderOf(port)).toBeUndefined();
   });
@@ -215,7 +215,7 @@ describe('handshake over real UDP', () => {
     const deaf = await peer(port);
     stranger.send(c.port, ADDRESS.port_confirmed, s('ghost'), i(port), s('bound'));
     await deaf.next(ADDRESS.query_rms);
-    await expect.poll(() => c.leases.lease('ghost')).toBeUndefined();
+    await expect.poll(() => c.leases.view('ghost')).toBeUndefined();
     expect(c.leases.size).toBe(0);
     expect(c.leases.pool.stateOf(port)).toBe('quarantined');
   });
@@ -228,6 +228,6 @@ describe('handshake over real UDP', () => {
     sdk.send(c.port, ADDRESS.request_port, s('after'), i(-1));
     await sdk.next(ADDRESS.port_assignment);
     expect(c.stats().counters).toMatchObject({ unknownAddress: 1, invalid: 1 });
-    expect(c.leases.lease('x')).toBeUndefined();
+    expect(c.leases.view('x')).toBeUndefined();
   });
 });

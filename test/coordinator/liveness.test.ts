@@ -1,13 +1,13 @@
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { requestPort, type PortLease } from '../../src/sdk/request-port.js';
+import { requestPort, type SdkLease } from '../../src/sdk/request-port.js';
 import { RANGES, testCoordinator } from '../helpers/coordinator.js';
 import { collectLogs } from '../helpers/logs.js';
 import { ManualPlugin } from '../helpers/manual-plugin.js';
 
 const RANGE = RANGES.liveness;
 const plugins: ManualPlugin[] = [];
-const leases: PortLease[] = [];
+const leases: SdkLease[] = [];
 afterEach(async () => {
   await Promise.all([...plugins.splice(0).map((p) => p.close()), ...leases.splice(0).map((l) => l.release())]);
 });
@@ -35,7 +35,7 @@ describe('liveness of bound leases', () => {
     const expired = once(c.leases, 'expired');
     await expired;
     expect(p.probes).toBe(1 + FAST.livenessProbes);
-    expect(c.leases.lease('quiet')).toBeUndefined();
+    expect(c.leases.view('quiet')).toBeUndefined();
     expect(c.leases.holderOf(port)).toBeUndefined();
     expect(c.stats().pool.free).toBe(c.stats().pool.size);
     expect(c.stats().counters).toMatchObject({ expiries: 1, probeFailures: FAST.livenessProbes });
@@ -47,8 +47,8 @@ describe('liveness of bound leases', () => {
     await p.handshake();
     await once(c.leases, 'bound');
     await expect.poll(() => p.probes, { timeout: 2000 }).toBeGreaterThanOrEqual(4);
-    expect(c.leases.lease('steady')?.state).toBe('bound');
-    expect(c.leases.lease('steady')?.rttMs).toBeGreaterThan(0);
+    expect(c.leases.view('steady')?.state).toBe('bound');
+    expect(c.leases.view('steady')?.rttMs).toBeGreaterThan(0);
   });
 
   it('traffic naming the instance keeps it alive without probes, until it falls silent', async () => {
@@ -78,8 +78,8 @@ describe('liveness of bound leases', () => {
     const stolen = once(c.leases, 'stolen');
     await thief.bind(port);
     await stolen;
-    expect(c.leases.lease('victim')).toBeUndefined();
-    expect(c.leases.lease('thief')).toMatchObject({ state: 'bound', port });
+    expect(c.leases.view('victim')).toBeUndefined();
+    expect(c.leases.view('thief')).toMatchObject({ state: 'bound', port });
     expect(c.stats().counters.steals).toBe(1);
     const line = lines.find((l) => /stolen/.test(l.msg));
     expect(line).toMatchObject({ port, tempId: 'victim', stolenBy: 'thief' });
@@ -100,7 +100,7 @@ describe('liveness of bound leases', () => {
       clearInterval(chatter);
     }
     expect(squatter.probes).toBeGreaterThanOrEqual(FAST.livenessProbes);
-    expect(c.leases.lease('talker')).toBeUndefined();
+    expect(c.leases.view('talker')).toBeUndefined();
   });
 });
 
@@ -111,7 +111,7 @@ describe('affinity', () => {
     const first = await requestPort({ tempId: 'returning', coordinator });
     const port = first.port;
     await first.release();
-    await expect.poll(() => c.leases.lease('returning')).toBeUndefined();
+    await expect.poll(() => c.leases.view('returning')).toBeUndefined();
 
     const other = await requestPort({ tempId: 'someone-else', coordinator });
     leases.push(other);

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { requestPort, type PortLease } from '../../src/sdk/request-port.js';
+import { requestPort, type SdkLease } from '../../src/sdk/request-port.js';
 import { RANGES, testCoordinator } from '../helpers/coordinator.js';
 
 describe('load', () => {
   it('200 instances asking at once get 200 distinct verified ports', async () => {
     const c = await testCoordinator(RANGES.load);
-    const leases: PortLease[] = await Promise.all(
+    const leases: SdkLease[] = await Promise.all(
       Array.from({ length: 200 }, (_, n) =>
         requestPort({ tempId: `load-${n}`, coordinator: { host: '127.0.0.1', port: c.port }, timeoutMs: 15_000 }),
       ),

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { requestPort, type PortLease } from '../../src/sdk/request-port.js';
+import { requestPort, type SdkLease } from '../../src/sdk/request-port.js';
 import { ADDRESS } from '../../src/osc/wire.js';
 import { formatRecord, JournalError } from '../../src/leases/persistence/journal.js';
 import { RANGES, testCoordinator } from '../helpers/coordinator.js';
@@ -18,7 +18,7 @@ afterEach(async () => {
   await Promise.all(closers.splice(0).map((close) => close()));
 });
 
-async function lease(tempId: string, port: number): Promise<PortLease> {
+async function lease(tempId: string, port: number): Promise<SdkLease> {
   const l = await requestPort({ tempId, coordinator: { host: '127.0.0.1', port } });
   closers.push(() => l.release());
   return l;
@@ -41,7 +41,7 @@ describe('leases across restarts', () => {
     const alive = await lease('alive', port);
     const dead = await plugin('dead', port);
     const deadPort = await dead.handshake();
-    await expect.poll(() => first.leases.lease('dead')?.state).toBe('bound');
+    await expect.poll(() => first.leases.view('dead')?.state).toBe('bound');
     const pending = await Peer.bind();
     closers.push(() => pending.close());
     pending.send(port, ADDRESS.request_port, s('unconfirmed'), i(-1));
@@ -50,14 +50,14 @@ describe('leases across restarts', () => {
     dead.answering = false;
 
     const second = await testCoordinator(RANGE, { ...FAST, dataDir: dir, port });
-    expect(second.leases.lease('alive')).toMatchObject({ state: 'verifying', port: alive.port });
+    expect(second.leases.view('alive')).toMatchObject({ state: 'verifying', port: alive.port });
     expect(second.leases.holderOf(alive.port)).toBe('alive');
     const expired = once(second.leases, 'expired');
-    await expect.poll(() => second.leases.lease('alive')?.state).toBe('bound');
-    expect(second.leases.lease('alive')?.port).toBe(alive.port);
+    await expect.poll(() => second.leases.view('alive')?.state).toBe('bound');
+    expect(second.leases.view('alive')?.port).toBe(alive.port);
     expect(await expired).toEqual([{ tempId: 'dead' }]);
     expect(second.leases.holderOf(deadPort)).toBeUndefined();
-    expect(second.leases.lease('unconfirmed')).toBeUndefined();
+    expect(second.leases.view('unconfirmed')).toBeUndefined();
     expect(second.leases.pool.stateOf(offered)).toBe('free');
     expect(second.stats().leases.bound).toBe(1);
   });
@@ -68,7 +68,7 @@ describe('leases across restarts', () => {
     const port = first.port;
     const before = await requestPort({ tempId: 'regular', coordinator: { host: '127.0.0.1', port } });
     await before.release();
-    await expect.poll(() => first.leases.lease('regular')).toBeUndefined();
+    await expect.poll(() => first.leases.view('regular')).toBeUndefined();
     await first.close();
 
     const second = await testCoordinator(RANGE, { dataDir: dir, port });
@@ -98,9 +98,9 @@ describe('leases across restarts', () => {
 
     const { lines, logger } = collectLogs();
     const c = await testCoordinator(RANGE, { dataDir: dir, port: coordinatorPort, logger });
-    await expect.poll(() => c.leases.lease('survivor')?.state).toBe('bound');
-    expect(c.leases.lease('survivor')).toMatchObject({ port, trackId: 'TR7' });
-    expect(c.leases.lease('half')).toBeUndefined();
+    await expect.poll(() => c.leases.view('survivor')?.state).toBe('bound');
+    expect(c.leases.view('survivor')).toMatchObject({ port, trackId: 'TR7' });
+    expect(c.leases.view('half')).toBeUndefined();
     expect(lines.some((l) => /torn/.test(l.msg))).toBe(true);
     // Compacted since: every line whole JSON, nothing of the torn record left.
     const text = readFileSync(join(dir, 'leases.jsonl'), 'utf8');
@@ -127,7 +127,7 @@ describe('leases across restarts', () => {
     const aside = readdirSync(dir).filter((name) => name.startsWith('leases.jsonl.corrupt-'));
     expect(aside).toHaveLength(1);
     expect(readFileSync(join(dir, aside[0]!), 'utf8')).toBe(original);
-    await expect.poll(() => c.leases.lease('keeper')?.state).toBe('bound');
+    await expect.poll(() => c.leases.view('keeper')?.state).toBe('bound');
   });
 
   it('refuses a data directory another running coordinator holds', async () => {

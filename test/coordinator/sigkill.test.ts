@@ -6,13 +6,13 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CoordinatorClient } from '../../src/cli/coordinator-client.js';
-import { requestPort, type PortLease } from '../../src/sdk/request-port.js';
+import { requestPort, type SdkLease } from '../../src/sdk/request-port.js';
 import { CLI } from '../helpers/cli.js';
 import { RANGES } from '../helpers/coordinator.js';
 import { freeUdpPort } from '../helpers/ports.js';
 
 const children: ChildProcess[] = [];
-const leases: PortLease[] = [];
+const leases: SdkLease[] = [];
 let dir: string | undefined;
 afterEach(async () => {
   for (const child of children.splice(0)) child.kill('SIGKILL');

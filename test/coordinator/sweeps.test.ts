@@ -42,7 +42,7 @@ async function allVerified(c: Coordinator, plugins: readonly DeployedPlugin[]): 
   await allBound(c, plugins.map((plugin) => plugin.tempId));
   expect(new Set(ports).size).toBe(plugins.length);
   for (const plugin of plugins) {
-    expect(c.leases.lease(plugin.tempId)).toMatchObject({ state: 'bound', port: plugin.port });
+    expect(c.leases.view(plugin.tempId)).toMatchObject({ state: 'bound', port: plugin.port });
     expect(c.leases.holderOf(plugin.port!)).toBe(plugin.tempId);
   }
   return ports;
@@ -50,7 +50,7 @@ async function allVerified(c: Coordinator, plugins: readonly DeployedPlugin[]): 
 
 /** Resolves once every one of `tempIds` has a bound lease (a plugin knows it was probed before the coordinator has its answer). */
 function allBound(c: Coordinator, tempIds: readonly string[]): Promise<void> {
-  const waiting = new Set(tempIds.filter((tempId) => c.leases.lease(tempId)?.state !== 'bound'));
+  const waiting = new Set(tempIds.filter((tempId) => c.leases.view(tempId)?.state !== 'bound'));
   if (waiting.size === 0) return Promise.resolve();
   return new Promise((resolve) => {
     const onBound = ({ tempId }: { tempId: string }) => {
@@ -169,7 +169,7 @@ describe('what a sweep may never do', () => {
     }
     await handled(liar, c);
     expect(plugin!.port).toBe(port);
-    expect(c.leases.lease(plugin!.tempId)).toMatchObject({ state: 'bound', port });
+    expect(c.leases.view(plugin!.tempId)).toMatchObject({ state: 'bound', port });
     expect(c.stats().counters).toMatchObject({ assignments, instancesAdopted });
     expect(liar.pending().filter((r) => r.message.address === ADDRESS.port_assignment)).toEqual([]);
   });

@@ -16,7 +16,7 @@ import {
   type Journal,
   type JournalRecord,
   type JournalState,
-  type LeaseRecord,
+  type JournalLease,
 } from '../../src/leases/persistence/journal.js';
 import { silentLogger } from '../../src/log.js';
 
@@ -56,7 +56,7 @@ function clock(start = 1_700_000_000_000): () => number {
   return () => now++;
 }
 
-function lease(tempId: string, port: number, extra: Partial<LeaseRecord> = {}): LeaseRecord {
+function lease(tempId: string, port: number, extra: Partial<JournalLease> = {}): JournalLease {
   return {
     tempId,
     port,

@@ -62,7 +62,7 @@ describe('controllers: plugin traffic back, byte for byte [PROTOCOL §11, §12]'
     const c = await testCoordinator(RANGE);
     const { raw } = await controller(c.port);
     const p = await plugin('tele-1', c.port);
-    await expect.poll(() => c.leases.lease('tele-1')?.state).toBe('bound');
+    await expect.poll(() => c.leases.view('tele-1')?.state).toBe('bound');
     raw.length = 0;
     const telemetry = encodeMessage({ address: '/aiplayer/telemetry', args: [s('tele-1'), f(0.5), f(0.1), f(0.2), f(0.3), f(0.4)] });
     const rms = encodeMessage({ address: '/aiplayer/rms', args: [s('TR1'), f(0.25)] });
@@ -167,7 +167,7 @@ describe('sending to plugins [PROTOCOL §13]', () => {
     expect(atA[0]).toEqual(Buffer.from(encodeMessage({ address: '/aiplayer/start_tone', args: [f(440), f(-12)] })));
 
     ctl.send(c.port, '/coordinator/send', s('send-b'), s('/aiplayer/track_uuid_assignment'), s('send-b'), s('TR7'));
-    await expect.poll(() => c.leases.lease('send-b')?.trackId).toBe('TR7');
+    await expect.poll(() => c.leases.view('send-b')?.trackId).toBe('TR7');
     ctl.send(c.port, '/coordinator/send', s('TR7'), s('/aiplayer/stop_tone'));
     await expect.poll(() => atB.length).toBe(2);
     expect(atB[1]).toEqual(Buffer.from(encodeMessage({ address: '/aiplayer/stop_tone', args: [] })));
@@ -183,7 +183,7 @@ describe('sending to plugins [PROTOCOL §13]', () => {
     const ctl = await Peer.bind();
     closers.push(() => ctl.close());
     const p = await plugin('types', c.port);
-    await expect.poll(() => c.leases.lease('types')?.state).toBe('bound');
+    await expect.poll(() => c.leases.view('types')?.state).toBe('bound');
     const at = receivedOn(p);
     const blob = new Uint8Array([0, 1, 2, 255, 254]);
     const args: OscArg[] = [f(2), i(2), s('two'), { type: 'b', value: blob }];
@@ -201,7 +201,7 @@ describe('sending to plugins [PROTOCOL §13]', () => {
     const ctl = await Peer.bind();
     closers.push(() => ctl.close());
     const p = await plugin(`refuse-${tag}`, c.port);
-    await expect.poll(() => c.leases.lease(`refuse-${tag}`)?.state).toBe('bound');
+    await expect.poll(() => c.leases.view(`refuse-${tag}`)?.state).toBe('bound');
     const at = receivedOn(p);
     ctl.send(c.port, '/coordinator/send', s(`refuse-${tag}`), s('/aiplayer/x'), arg as OscArg);
     const error = await ctl.next('/coordinator/error');
@@ -230,7 +230,7 @@ describe('sending to plugins [PROTOCOL §13]', () => {
     const ctl = await Peer.bind();
     closers.push(() => ctl.close());
     const p = await plugin('bundled', c.port);
-    await expect.poll(() => c.leases.lease('bundled')?.state).toBe('bound');
+    await expect.poll(() => c.leases.view('bundled')?.state).toBe('bound');
     const at = receivedOn(p);
     await ctl.sendRaw(
       c.port,

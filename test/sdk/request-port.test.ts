@@ -1,20 +1,20 @@
 import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
-import { PortRequestError, requestPort, type PortLease } from '../../src/sdk/request-port.js';
+import { PortRequestError, requestPort, type SdkLease } from '../../src/sdk/request-port.js';
 import { ADDRESS } from '../../src/osc/wire.js';
 import { RANGES, testCoordinator } from '../helpers/coordinator.js';
 import { Peer, s } from '../helpers/peer.js';
 import { freeUdpPort } from '../helpers/ports.js';
 
 const RANGE = RANGES.sdk;
-const leases: PortLease[] = [];
+const leases: SdkLease[] = [];
 const sockets: Array<{ close: () => unknown }> = [];
 afterEach(async () => {
   await Promise.all(leases.splice(0).map((l) => l.release()));
   for (const socket of sockets.splice(0)) socket.close();
 });
 
-async function lease(options: Parameters<typeof requestPort>[0]): Promise<PortLease> {
+async function lease(options: Parameters<typeof requestPort>[0]): Promise<SdkLease> {
   const l = await requestPort(options);
   leases.push(l);
   return l;
@@ -25,7 +25,7 @@ describe('SDK client: requestPort', () => {
     const c = await testCoordinator(RANGE);
     const l = await lease({ tempId: 'sdk-a', coordinator: { host: '127.0.0.1', port: c.port } });
     expect(l.socket.address().port).toBe(l.port);
-    await expect.poll(() => c.leases.lease('sdk-a')).toMatchObject({ state: 'bound', port: l.port });
+    await expect.poll(() => c.leases.view('sdk-a')).toMatchObject({ state: 'bound', port: l.port });
     await expect(Peer.bind(l.port, { reuseAddr: true })).rejects.toMatchObject({ code: 'EADDRINUSE' });
   });
 
@@ -80,7 +80,7 @@ describe('SDK client: requestPort', () => {
     const c = await testCoordinator(RANGE);
     const l = await requestPort({ tempId: 'sdk-g', coordinator: { host: '127.0.0.1', port: c.port } });
     await l.release();
-    await expect.poll(() => c.leases.lease('sdk-g')).toBeUndefined();
+    await expect.poll(() => c.leases.view('sdk-g')).toBeUndefined();
     expect(c.stats().pool.free).toBe(c.stats().pool.size);
   });
 });

@@ -18,7 +18,7 @@ export const handleAdminLeases = adminQuery(ADMIN_FORMS.leases, (hub, args) => {
 
 function page(hub: Hub, offset: number, limit: number, state: string): Reply {
   const all = hub.leases
-    .leases()
+    .views()
     .filter((lease) => state === '' || lease.state === state)
     .sort((a, b) => (a.port ?? -1) - (b.port ?? -1) || (a.tempId < b.tempId ? -1 : 1));
   const rows = all.slice(offset, offset + Math.min(limit, PAGE_LIMIT));

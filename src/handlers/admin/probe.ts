@@ -18,7 +18,7 @@ export const handleAdminProbe = adminQuery(ADMIN_FORMS.probe, (hub, args) => {
       nonces: [],
       answered: (answer, probe) => {
         hub.clock.clearTimeout(timer);
-        hub.leases.seen(answer.tempId);
+        hub.leases.keepAlive(answer.tempId);
         const rttMs = Math.round((hub.clock.now() - probe.sentAt) * 100) / 100;
         resolve({ ok: true, port, answered: true, tempId: answer.tempId, rttMs });
       },

@@ -6,7 +6,7 @@ import { TRACK_ID_MAX_LENGTH, validateIdentity, validateTempId } from '../../osc
  * journal could not read back is never written, and a damaged one is found.
  */
 
-export interface LeaseRecord {
+export interface JournalLease {
   tempId: string;
   port: number;
   /** Where assignments go (the response endpoint), or null when unknown. */
@@ -21,14 +21,14 @@ export interface LeaseRecord {
 
 export interface JournalState {
   /** Bound leases, by tempID. */
-  leases: Map<string, LeaseRecord>;
+  leases: Map<string, JournalLease>;
   /** The last port each tempID held, bound or since ended, for affinity: a returning instance gets it back if free. */
   lastPorts: Map<string, { port: number; at: number }>;
 }
 
 
 export type JournalRecord =
-  | { op: 'put'; lease: LeaseRecord; at: number }
+  | { op: 'put'; lease: JournalLease; at: number }
   | { op: 'drop'; tempId: string; port: number; reason: string; at: number };
 
 export interface JournalProblem {
@@ -125,7 +125,7 @@ export function readRecord(value: unknown): JournalRecord | string {
   return { op: 'drop', tempId, port, reason, at };
 }
 
-export function readLease(value: unknown): LeaseRecord | string {
+export function readLease(value: unknown): JournalLease | string {
   if (!isObject(value)) return 'lease is not an object';
   const { tempId, port, host, trackId, boundAt, lastSeen } = value;
   if (!isTempId(tempId)) return typeof tempId === 'string' ? validateTempId(tempId)! : 'tempID is not a string';
@@ -140,7 +140,7 @@ export function readLease(value: unknown): LeaseRecord | string {
   return { tempId, port, endpoint, host, trackId, boundAt, lastSeen };
 }
 
-function readEndpoint(value: unknown): LeaseRecord['endpoint'] | undefined {
+function readEndpoint(value: unknown): JournalLease['endpoint'] | undefined {
   if (value === null) return null;
   return isObject(value) && isHost(value.host) && isPort(value.port) ? { host: value.host, port: value.port } : undefined;
 }
@@ -152,7 +152,7 @@ const isPort = (value: unknown): value is number => Number.isInteger(value) && (
 const isHost = (value: unknown): value is string => typeof value === 'string' && value.length > 0 && value.length <= MAX_HOST_LENGTH;
 const isTime = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value) && value >= 0;
 
-function copyLease({ tempId, port, endpoint, host, trackId, boundAt, lastSeen }: LeaseRecord): LeaseRecord {
+function copyLease({ tempId, port, endpoint, host, trackId, boundAt, lastSeen }: JournalLease): JournalLease {
   return { tempId, port, endpoint: endpoint && { host: endpoint.host, port: endpoint.port }, host, trackId, boundAt, lastSeen };
 }
 
@@ -205,7 +205,7 @@ export const JOURNAL_HEADER = HEADER_LINE;
 /** The records a compaction writes for these remembered tempIDs, in order. */
 export function formatEntries(
   entries: ReadonlyArray<readonly [string, { port: number; at: number }]>,
-  leases: ReadonlyMap<string, LeaseRecord>,
+  leases: ReadonlyMap<string, JournalLease>,
 ): string {
   let text = '';
   for (const [tempId, { port, at }] of entries) {

@@ -16,14 +16,14 @@ import {
   trimToBound,
   type JournalRecord,
   type JournalState,
-  type LeaseRecord,
+  type JournalLease,
 } from './format.js';
 import type { Logger } from '../../log.js';
 import { makeDirectory } from '../../files.js';
 import { attempt, fsCall, fsError, JournalError, moveAside, readIfExists, rmQuietly, syncPath, syncPathAsync, writeAll } from './files.js';
 import { acquireLock } from './lock.js';
 
-export { formatRecord, parseJournal, type JournalRecord, type JournalState, type LeaseRecord } from './format.js';
+export { formatRecord, parseJournal, type JournalRecord, type JournalState, type JournalLease } from './format.js';
 export { JournalError } from './files.js';
 
 export interface Journal {
@@ -32,7 +32,7 @@ export interface Journal {
    * A lease became bound (or changed: port, trackId...). Throws JournalError only for an invalid lease or a closed
    * journal; a failing disk is logged and the file rewritten from memory on a later change.
    */
-  put(lease: LeaseRecord): void;
+  put(lease: JournalLease): void;
   /** A lease ended (released, expired, stolen...); its port is remembered for affinity. Throws as put() does. */
   drop(tempId: string, port: number, reason: string): void;
   /** Rewrites the file from `state` (write new file, fsync, rename over, fsync the directory). */
@@ -129,7 +129,7 @@ class FileJournal implements Journal {
     }
   }
 
-  put(lease: LeaseRecord): void {
+  put(lease: JournalLease): void {
     const checked = readLease(lease);
     if (typeof checked === 'string') throw new JournalError(this.path, `refusing to journal an invalid lease: ${checked}`);
     this.append({ op: 'put', lease: checked, at: this.settings.now() });

@@ -1,9 +1,9 @@
 import type { Lease } from '../lease.js';
-import type { JournalState, LeaseRecord } from './journal.js';
+import type { JournalState, JournalLease } from './journal.js';
 
 /** Where bound leases are kept across restarts (the journal), if anywhere. */
 export interface LeaseStore {
-  put(lease: LeaseRecord): void;
+  put(lease: JournalLease): void;
   drop(tempId: string, port: number, reason: string): void;
 }
 

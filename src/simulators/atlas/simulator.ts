@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { silentLogger, type Logger } from '../../log.js';
 import { closeSocket } from '../../net/udp.js';
 import {
-  encodeMessage,
+  encodeLine,
   KEEPALIVE_PARAM,
   LineSplitter,
   parseLine,
@@ -103,12 +103,12 @@ export async function startAtlasSimulator(options: AtlasSimulatorOptions = {}): 
   const sendUdp = (client: Client, datagram: string | Buffer) => udp.send(datagram, meterPort, client.address);
 
   const send = (client: Client, message: AtlasMessage) => {
-    if (!client.socket.destroyed) client.socket.write(encodeMessage(message));
+    if (!client.socket.destroyed) client.socket.write(encodeLine(message));
   };
   const sendError = (client: Client, id: Id | undefined, code: number, message: string) => {
     // Observed: some firmware sends the error JSON-encoded in a string. Every other error here does.
     const asString = client.errorsSent++ % 2 === 1;
-    if (!client.socket.destroyed) client.socket.write(encodeMessage({ kind: 'error', id, code, message, param: undefined }, { errorAsString: asString }));
+    if (!client.socket.destroyed) client.socket.write(encodeLine({ kind: 'error', id, code, message, param: undefined }, { errorAsString: asString }));
   };
   const notFound = (name: string) => `param '${name}' could not be found`;
 
@@ -148,7 +148,7 @@ export async function startAtlasSimulator(options: AtlasSimulatorOptions = {}): 
     // Observed: a get with an id is answered as a result; the manual's getResp carries no id.
     const answer: AtlasMessage = id === undefined ? { kind: 'values', method: 'getResp', values } : { kind: 'result', id, values };
     send(client, answer);
-    if (keepAlive) sendUdp(client, encodeMessage({ kind: 'values', method: 'getResp', values }));
+    if (keepAlive) sendUdp(client, encodeLine({ kind: 'values', method: 'getResp', values }));
   };
 
   const write = (client: Client, method: 'set' | 'bmp', values: ParamValue[], id: Id | undefined) => {
@@ -200,7 +200,7 @@ export async function startAtlasSimulator(options: AtlasSimulatorOptions = {}): 
     for (const client of clients) {
       const lines: string[] = [];
       for (const [param, fmt] of client.subscribed) {
-        if (params.get(param)!.kind === 'meter') lines.push(encodeMessage({ kind: 'values', method: 'update', values: [valueOf(params, param, fmt)] }));
+        if (params.get(param)!.kind === 'meter') lines.push(encodeLine({ kind: 'values', method: 'update', values: [valueOf(params, param, fmt)] }));
       }
       for (let i = 0; i < lines.length; ) {
         const packed = 1 + Math.floor(Math.random() * MAX_PACKED);
@@ -222,7 +222,7 @@ export async function startAtlasSimulator(options: AtlasSimulatorOptions = {}): 
       silent = value;
     },
     async sendGarbage() {
-      const keepAlive = Buffer.from(encodeMessage({ kind: 'values', method: 'getResp', values: [{ param: KEEPALIVE_PARAM, fmt: 'str', value: 'OK' }] }));
+      const keepAlive = Buffer.from(encodeLine({ kind: 'values', method: 'getResp', values: [{ param: KEEPALIVE_PARAM, fmt: 'str', value: 'OK' }] }));
       const half = keepAlive.length >> 1;
       for (const client of [...clients]) {
         client.socket.write('{"jsonrpc":"2.0","method":"update","params":{"param":\n');

@@ -14,7 +14,7 @@ import { LeaseKeeper, type LeaseStore } from './persistence/keeper.js';
 import { PortPool } from './pool.js';
 import { LeaseTimers } from './timers.js';
 
-export interface LeaseCoreOptions {
+export interface LeaseCollaboratorsOptions {
   settings: Readonly<CoordinatorSettings>;
   /** The coordinator's own port: never offered. */
   ownPort: number;
@@ -34,7 +34,7 @@ export interface LeaseCoreOptions {
  * clock, a port check, a store): what the composition root provides the machine with, and what
  * unit tests build with fake edges.
  */
-export function leaseCore(options: LeaseCoreOptions) {
+export function leaseCollaborators(options: LeaseCollaboratorsOptions) {
   const { settings, clock, counters, logger } = options;
   const table = new Map<string, Lease>();
   const pool = new PortPool({
@@ -58,4 +58,4 @@ export function leaseCore(options: LeaseCoreOptions) {
   };
 }
 
-export type LeaseCore = ReturnType<typeof leaseCore>;
+export type LeaseCollaborators = ReturnType<typeof leaseCollaborators>;

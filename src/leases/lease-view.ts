@@ -6,7 +6,7 @@ import type { Liveness } from './liveness.js';
  * A lease as `/coordinator/lease` and `/coordinator/leases` carry it (PROTOCOL §10), written by the
  * coordinator and read back by the CLI: the one definition of that shape.
  */
-export interface LeaseJson {
+export interface LeaseView {
   tempId: string;
   /** null while the instance holds no port (waiting for an offer). */
   port: number | null;
@@ -23,7 +23,7 @@ export interface LeaseJson {
 }
 
 /** A lease from a reply, checked field by field; undefined when it is not one. */
-export function parseLeaseJson(value: unknown): LeaseJson | undefined {
+export function parseLeaseView(value: unknown): LeaseView | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
   const lease = value as Record<string, unknown>;
   const ok =
@@ -35,14 +35,14 @@ export function parseLeaseJson(value: unknown): LeaseJson | undefined {
     (lease.lastSeenMs === null || isDuration(lease.lastSeenMs)) &&
     (lease.rttMs === null || isDuration(lease.rttMs)) &&
     (lease.endpoint === undefined || lease.endpoint === null || typeof lease.endpoint === 'string');
-  return ok ? ({ ...lease, endpoint: lease.endpoint ?? null } as unknown as LeaseJson) : undefined;
+  return ok ? ({ ...lease, endpoint: lease.endpoint ?? null } as unknown as LeaseView) : undefined;
 }
 
 const isPort = (value: unknown) => Number.isInteger(value) && (value as number) >= 1 && (value as number) <= 65535;
 const isDuration = (value: unknown) => typeof value === 'number' && Number.isFinite(value) && value >= 0;
 
 /** How a lease is shown: ages and round trips in whole (or hundredths of) milliseconds, null where unknown. */
-export function toLeaseJson(lease: Lease, { clock, wallNow, liveness }: { clock: Clock; wallNow: () => number; liveness: Liveness }): LeaseJson {
+export function toLeaseView(lease: Lease, { clock, wallNow, liveness }: { clock: Clock; wallNow: () => number; liveness: Liveness }): LeaseView {
   const now = clock.now();
   const lastSeen = liveness.lastSeen(lease.tempId);
   return {

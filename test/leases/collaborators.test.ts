@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import { leaseMachine, requestLifetimeMs } from '../../machines/lease.js';
 import { createCounters } from '../../src/counters.js';
-import { leaseCore } from '../../src/leases/core.js';
+import { leaseCollaborators } from '../../src/leases/collaborators.js';
 import { leaseEffects, refuse } from '../../src/leases/effects.js';
-import { Leases } from '../../src/leases/registry.js';
+import { LeaseRegistry } from '../../src/leases/registry.js';
 import { checkDurationMs, preferredPort, restoredLifetimeMs } from '../../src/leases/rules.js';
 import { silentLogger } from '../../src/log.js';
 import { decodeDatagram } from '../../src/osc/codec.js';
@@ -44,7 +44,7 @@ function build(settings: Partial<CoordinatorSettings> = {}, heldElsewhere: numbe
     for (const m of decoded.messages) sent.push({ address: m.address, values: m.args.map((a) => a.value), to: `${host}:${port}` });
   };
   const counters = createCounters();
-  const core = leaseCore({
+  const core = leaseCollaborators({
     settings: { ...SETTINGS, ...settings },
     ownPort: 9999,
     send,
@@ -58,7 +58,7 @@ function build(settings: Partial<CoordinatorSettings> = {}, heldElsewhere: numbe
     logger: silentLogger,
   });
   const machine = leaseMachine.provide({ actions: leaseEffects(core) });
-  const leases = new Leases({ ...core, machine, refuse: (endpoint, tempId, code, detail) => refuse(send, endpoint, tempId, code, detail) });
+  const leases = new LeaseRegistry({ ...core, machine, refuse: (endpoint, tempId, code, detail) => refuse(send, endpoint, tempId, code, detail) });
   // The batch port check answers asynchronously: let its promise settle.
   const settle = () => new Promise((resolve) => setImmediate(resolve));
   const take = () => sent.splice(0);
@@ -79,7 +79,7 @@ describe('lease core with fake edges: the handshake', () => {
     c.confirm('p1', 9000);
     expect(c.take()).toEqual([{ address: '/aiplayer/query_rms', values: ['nonce-1'], to: '127.0.0.1:9000' }]);
     expect(c.answer('nonce-1', 'p1')).toBe(true);
-    expect(c.leases.lease('p1')).toMatchObject({ state: 'bound', port: 9000 });
+    expect(c.leases.view('p1')).toMatchObject({ state: 'bound', port: 9000 });
     expect(c.leases.checkInvariants()).toEqual([]);
     expect(c.answer('nonce-1', 'p1')).toBe(false);
   });
@@ -211,7 +211,7 @@ describe('lease core with fake edges: time on a SimulatedClock', () => {
     c.confirm('chatty', 9000);
     c.answer(c.take()[1]!.values[0] as string, 'chatty');
     c.clock.increment(900);
-    c.leases.seen('chatty');
+    c.leases.keepAlive('chatty');
     c.clock.increment(900);
     expect(c.take()).toEqual([]);
     c.clock.increment(100);
