@@ -25,7 +25,10 @@ export interface CoordinatorOptions extends Partial<Omit<CoordinatorSettings, 'a
   /** Any Atlas settings given here; the rest keep their defaults. */
   atlas?: Partial<AtlasSettings>;
   logger?: Logger;
+  /** Monotonic time and timers: everything that waits. */
   clock?: Clock;
+  /** Wall-clock time (ms since the epoch), for what outlives the process: the journal's times. */
+  wallNow?: () => number;
   portCheck?: PortCheck;
   createNonce?: () => string;
   /** Atlas bridge timings for tests (reconnect, keep-alive). */
@@ -43,12 +46,12 @@ export interface Coordinator {
 
 /** The composition root: builds the whole coordinator from its settings, every machine's effects provided here. */
 export async function startCoordinator(options: CoordinatorOptions = {}): Promise<Coordinator> {
-  const { logger = silentLogger, clock = realClock, portCheck = createPortCheck(), createNonce: nonce = createNonce, bridge, ...given } = options;
+  const { logger = silentLogger, clock = realClock, wallNow = Date.now, portCheck = createPortCheck(), createNonce: nonce = createNonce, bridge, ...given } = options;
   // Atlas is the one nested section: a partial one given in code keeps the defaults of the rest.
   const settings = validateSettings({ ...DEFAULT_SETTINGS, ...withoutUndefined(given), atlas: { ...DEFAULT_SETTINGS.atlas, ...given.atlas } });
   // The port first: a second `oscport start` must be told who holds the port, not the data directory.
   const socket = await bindExclusive(settings.host, settings.port);
-  const opened = await orClose(socket, () => (settings.dataDir === null ? undefined : openJournal(settings.dataDir, { logger })));
+  const opened = await orClose(socket, () => (settings.dataDir === null ? undefined : openJournal(settings.dataDir, { logger, now: wallNow })));
   const { port } = socket.address();
   const { extraSockets, unavailable } = await bindExtraPorts(settings.host, settings.extraPorts.filter((extra) => extra !== port), logger);
   const receiveBuffer = growReceiveBuffer(socket, settings.receiveBufferBytes);
@@ -60,7 +63,7 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
   const send: SendBytes = (bytes, host, toPort) => closed || socket.send(bytes, toPort, host);
 
   // The lease core [PROTOCOL §1-§9]: the machine decides, its effects act on these collaborators.
-  const core = leaseCollaborators({ settings, ownPort: port, send, portCheck, store: opened?.journal, clock, wallNow: Date.now, createNonce: nonce, counters, log, logger });
+  const core = leaseCollaborators({ settings, ownPort: port, send, portCheck, store: opened?.journal, clock, wallNow, createNonce: nonce, counters, log, logger });
   const machine = leaseMachine.provide({ actions: leaseEffects(core) });
   const leases = new LeaseRegistry({ ...core, machine, refuse: (endpoint, tempId, code, detail) => refuse(send, endpoint, tempId, code, detail) });
   const { pool } = core.ledger;

@@ -4,6 +4,7 @@ import { DEFAULT_SETTINGS, parseHostPort } from '../settings/index.js';
 import { AdminError, AdminReplyError, AdminUnavailableError, type CoordinatorAddress } from './coordinator-client.js';
 import { flag } from '../settings/flags.js';
 import { MESSAGE_PREFIX } from './style.js';
+import type { Clock } from '../clock.js';
 
 /** Where the commands that talk to a running coordinator write, and how long they wait (tests shorten it). */
 export interface AdminIo {
@@ -16,6 +17,8 @@ export interface AdminIo {
   watchIntervalMs?: number;
   /** Ends --watch when aborted; by default SIGINT does. */
   interrupt?: AbortSignal;
+  /** Whose time the waits are counted in (tests turn a SimulatedClock). */
+  clock?: Clock;
 }
 
 export const EXIT_FAILURE = 1;

@@ -1,4 +1,5 @@
 import type dgram from 'node:dgram';
+import { realClock, type Clock } from '../clock.js';
 import { decodeDatagram, encodeMessage, type OscArg } from '../osc/codec.js';
 import { LEASE_STATES, type LeaseState } from '../leases/lease.js';
 import { parseLeaseView, type LeaseView } from '../leases/lease-view.js';
@@ -40,6 +41,8 @@ export interface CoordinatorClientOptions {
   probeTimeoutMs?: number;
   /** Sends after the first (default 2: with the default waits, nothing answering is told after 1.4 s). */
   resends?: number;
+  /** Whose time the waits are counted in (tests turn a SimulatedClock). */
+  clock?: Clock;
 }
 
 /** Nothing answered (or the request could not be sent): there is no coordinator to talk to. */
@@ -85,6 +88,7 @@ export class CoordinatorClient {
   private readonly timeoutMs: number;
   private readonly probeTimeoutMs: number;
   private readonly resends: number;
+  private readonly clock: Clock;
   private closed = false;
 
   private constructor(
@@ -95,6 +99,7 @@ export class CoordinatorClient {
     this.timeoutMs = options.timeoutMs ?? DEFAULT_FIRST_WAIT_MS;
     this.probeTimeoutMs = options.probeTimeoutMs ?? 15_000;
     this.resends = options.resends ?? 2;
+    this.clock = options.clock ?? realClock;
     socket.on('message', (data) => this.receive(data));
     // On a connected socket the ICMP answer to a send (port unreachable: nobody holds the port) comes back as an error.
     socket.on('error', (err) => this.failAll(unreachable(coordinator, err)));
@@ -116,9 +121,9 @@ export class CoordinatorClient {
     const waitMs = (tries: number) => (verb === 'probe' ? this.probeTimeoutMs : this.timeoutMs * 2 ** (tries - 1));
     return new Promise((resolve, reject) => {
       let tries = 0;
-      let timer: NodeJS.Timeout | undefined;
+      let timer: unknown;
       const settle = () => {
-        clearTimeout(timer);
+        this.clock.clearTimeout(timer);
         this.pending.delete(requestId);
       };
       const send = () => {
@@ -128,7 +133,7 @@ export class CoordinatorClient {
           return;
         }
         tries++;
-        timer = setTimeout(send, waitMs(tries));
+        timer = this.clock.setTimeout(send, waitMs(tries));
         this.socket.send(datagram, (err) => {
           if (err) this.pending.get(requestId)?.reject(unreachable(this.coordinator, err));
         });

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Option, type Command } from 'commander';
 import { flag } from '../settings/flags.js';
 import { parsePort } from '../settings/index.js';
@@ -18,6 +17,7 @@ import {
 import { coordinatorCommand, EXIT_FAILURE, fail, isAdminFailure, write, type AdminIo, type CommonFlags } from './common.js';
 import { formatAtlas, formatHolders, formatLeaseTable, formatPortLease, formatRtt, formatStaleLease, formatStatus } from './format.js';
 import { MESSAGE_PREFIX } from './style.js';
+import { realClock, type Clock } from '../clock.js';
 
 export type { AdminIo } from './common.js';
 
@@ -34,6 +34,7 @@ export function registerAdminCommands(program: Command, io: AdminIo = { stdout: 
   const clientOptions = {
     ...(io.timeoutMs === undefined ? {} : { timeoutMs: io.timeoutMs }),
     ...(io.probeTimeoutMs === undefined ? {} : { probeTimeoutMs: io.probeTimeoutMs }),
+    ...(io.clock === undefined ? {} : { clock: io.clock }),
   };
   const withClient = async (flags: CommonFlags, use: (client: CoordinatorClient) => Promise<void>) => {
     let client: CoordinatorClient | undefined;
@@ -161,10 +162,11 @@ async function watch(
   // Closing the client rejects a request in flight, so Ctrl-C does not wait out its timeout.
   interrupted.signal.addEventListener('abort', () => void client.close(), { once: true });
   const tty = (io.stdout as Partial<NodeJS.WriteStream>).isTTY === true && !flags.json;
+  const clock = io.clock ?? realClock;
   let snapshots = 0;
   try {
     while (!interrupted.signal.aborted) {
-      const started = Date.now();
+      const started = clock.now();
       try {
         const text = render(await client.leases(flags.state));
         if (interrupted.signal.aborted) break;
@@ -177,11 +179,24 @@ async function watch(
         if (tty) io.stdout.write(CLEAR_SCREEN);
         write(io.stderr, `${MESSAGE_PREFIX} ${err.message}`);
       }
-      const wait = (io.watchIntervalMs ?? 1000) - (Date.now() - started);
-      await sleep(Math.max(0, wait), undefined, { signal: interrupted.signal }).catch(() => {});
+      await pause(clock, (io.watchIntervalMs ?? 1000) - (clock.now() - started), interrupted.signal);
     }
   } finally {
     process.off('SIGINT', onSigint);
     io.interrupt?.removeEventListener('abort', onSigint);
   }
+}
+
+/** Resolves after `ms` on `clock`, or at once when `signal` is aborted. */
+function pause(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
+  if (ms <= 0 || signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clock.clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = clock.setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
 }

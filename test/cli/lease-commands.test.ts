@@ -2,9 +2,11 @@ import dgram from 'node:dgram';
 import { Writable } from 'node:stream';
 import { Command, CommanderError } from 'commander';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SimulatedClock } from 'xstate';
 import { registerAdminCommands, type AdminIo } from '../../src/cli/lease-commands.js';
 import { CoordinatorClient, type LeaseView } from '../../src/cli/coordinator-client.js';
 import { decodeDatagram, encodeMessage } from '../../src/osc/codec.js';
+import { Peer, s } from '../helpers/peer.js';
 import { freeUdpPort } from '../helpers/ports.js';
 
 type Respond = (body: Record<string, unknown>, requestId?: string) => void;
@@ -22,6 +24,7 @@ interface Request {
 class FakeCoordinator {
   readonly requests: Request[] = [];
   private dropped = 0;
+  private readonly waiters: Array<{ met: () => boolean; resolve: () => void }> = [];
 
   private constructor(
     private readonly socket: dgram.Socket,
@@ -34,6 +37,10 @@ class FakeCoordinator {
       for (const message of decoded.messages) {
         const [requestId, ...args] = message.args.map((a) => a.value);
         this.requests.push({ address: message.address, requestId: requestId as string, args, at: performance.now() });
+        for (const waiter of this.waiters.filter((w) => w.met())) {
+          this.waiters.splice(this.waiters.indexOf(waiter), 1);
+          waiter.resolve();
+        }
         if (this.dropped < this.drop) {
           this.dropped++;
           continue;
@@ -63,6 +70,12 @@ class FakeCoordinator {
 
   get address(): string {
     return `127.0.0.1:${this.socket.address().port}`;
+  }
+
+  /** Resolves once what it has received meets `met`. */
+  received(met: (requests: readonly Request[]) => boolean): Promise<void> {
+    if (met(this.requests)) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ met: () => met(this.requests), resolve }));
   }
 
   close(): Promise<void> {
@@ -151,7 +164,21 @@ class Collector extends Writable {
   }
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: () => void): void {
     this.text += chunk.toString();
+    this.emit('text');
     done();
+  }
+
+  /** Resolves once it holds `count` lines. */
+  lines(count: number): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => {
+        if (this.text.split('\n').length - 1 < count) return;
+        this.off('text', check);
+        resolve();
+      };
+      this.on('text', check);
+      check();
+    });
   }
 }
 
@@ -164,9 +191,9 @@ interface Run {
 }
 
 /** Runs `oscport …args` in-process, as cli.ts would with these commands registered. */
-async function oscport(args: string[], options: Partial<AdminIo> & { tty?: boolean } = {}): Promise<Run> {
+async function oscport(args: string[], options: Partial<Omit<AdminIo, 'stderr'>> & { tty?: boolean; stderr?: Collector } = {}): Promise<Run> {
   const stdout = new Collector(options.tty);
-  const stderr = new Collector();
+  const stderr = options.stderr ?? new Collector();
   const program = new Command('oscport').exitOverride();
   registerAdminCommands(program, { timeoutMs: 100, probeTimeoutMs: 1000, ...options, stdout, stderr });
   const started = Date.now();
@@ -251,7 +278,7 @@ describe('oscport leases', () => {
     const interrupt = new AbortController();
     const pending = oscport(['leases', '--watch', '-c', fake.address], { watchIntervalMs: 30, interrupt: interrupt.signal });
     // A fourth request ID proves three draws (IDs, not datagrams: a slow reply makes the client send the same request again).
-    await until(() => new Set(fake.requests.map((r) => r.requestId)).size >= 4);
+    await fake.received((requests) => new Set(requests.map((r) => r.requestId)).size >= 4);
     interrupt.abort();
     const run = await pending;
     expect(run.error).toBeUndefined();
@@ -271,7 +298,7 @@ describe('oscport leases', () => {
       const pending = oscport(['leases', '--watch', ...args, '-c', fake.address], { watchIntervalMs: 20, interrupt: interrupt.signal, tty });
       // Each request goes out only after the previous draw: a fourth request ID proves three were drawn
       // (IDs, not datagrams: a slow reply makes the client send the same request again).
-      await until(() => new Set(fake.requests.slice(before).map((r) => r.requestId)).size >= 4);
+      await fake.received((requests) => new Set(requests.slice(before).map((r) => r.requestId)).size >= 4);
       interrupt.abort();
       return pending;
     };
@@ -291,8 +318,9 @@ describe('oscport leases', () => {
   it('--watch keeps going while the coordinator is away, reporting it each time', async () => {
     const interrupt = new AbortController();
     const closedPort = await freeUdpPort();
-    const pending = oscport(['leases', '--watch', '-c', `127.0.0.1:${closedPort}`], { timeoutMs: 10, watchIntervalMs: 10, interrupt: interrupt.signal });
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    const stderr = new Collector();
+    const pending = oscport(['leases', '--watch', '-c', `127.0.0.1:${closedPort}`], { timeoutMs: 10, watchIntervalMs: 10, interrupt: interrupt.signal, stderr });
+    await stderr.lines(3);
     interrupt.abort();
     const run = await pending;
     expect(run.exitCode).toBeUndefined();
@@ -440,17 +468,37 @@ describe('talking to the coordinator', () => {
 
   it('sends the same request three times to a coordinator that never answers, each wait twice the last, then exits 1', async () => {
     const fake = await FakeCoordinator.start({});
-    const run = await oscport(['status', '-c', fake.address], { timeoutMs: 100 });
+    const clock = new SimulatedClock();
+    const statuses = () => fake.requests.filter((r) => r.address === '/coordinator/status');
+    const sent = (count: number) => fake.received(() => statuses().length >= count);
+    /** What the client sent so far: a send during `increment` leaves at once, so it reaches the fake before a marker sent after. */
+    const sentSoFar = async () => {
+      const marker = await Peer.bind();
+      marker.send(Number(fake.address.split(':')[1]), '/coordinator/marker', s('marker'));
+      await fake.received((requests) => requests.some((r) => r.address === '/coordinator/marker'));
+      fake.requests.splice(fake.requests.findIndex((r) => r.address === '/coordinator/marker'), 1);
+      await marker.close();
+      return statuses().length;
+    };
+    let finished = false;
+    const pending = oscport(['status', '-c', fake.address], { timeoutMs: 100, clock }).finally(() => (finished = true));
+    await sent(1);
+    // 100 ms, then 200, then 400: each time one more send, and none sooner.
+    for (const [wait, count] of [[100, 2], [200, 3]] as const) {
+      clock.increment(wait - 1);
+      expect(await sentSoFar()).toBe(count - 1);
+      clock.increment(1);
+      await sent(count);
+    }
+    clock.increment(399);
+    expect(await sentSoFar()).toBe(3);
+    expect(finished).toBe(false);
+    clock.increment(1);
+    const run = await pending;
     expect(run).toMatchObject({ stdout: '', stderr: `oscport: no coordinator answering on ${fake.address}\n`, exitCode: 1, error: undefined });
-    expect(fake.requests).toHaveLength(3);
+    expect(statuses()).toHaveLength(3);
     expect(new Set(fake.requests.map((r) => r.requestId)).size).toBe(1);
     expect(fake.requests[0]!.requestId).toMatch(/^[A-Za-z0-9_-]{1,64}$/);
-    const [first, second, third] = fake.requests.map((r) => r.at) as [number, number, number];
-    expect(second - first).toBeGreaterThanOrEqual(95);
-    expect(third - second).toBeGreaterThanOrEqual(195);
-    // 100 + 200 + 400 ms.
-    expect(run.elapsedMs).toBeGreaterThanOrEqual(690);
-    expect(run.elapsedMs).toBeLessThan(700 + 300);
   });
 
   it('re-sends a request that was lost, with the same requestId', async () => {
@@ -491,11 +539,3 @@ describe('talking to the coordinator', () => {
     }
   });
 });
-
-async function until(condition: () => boolean, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
