@@ -14,8 +14,8 @@ import { describeHolders, findUdpPortHolders } from './net/port-holder.js';
 import { bindExclusive, BindError, closeSocket, growReceiveBuffer, type SendBytes } from './net/udp.js';
 import { createNonce } from './nonce.js';
 import { createRateLimitedLog } from './rate-limited-log.js';
-import { AtlasService, controller as controllerConsumer } from './atlas/service.js';
-import type { AtlasBridgeOptions } from './atlas/bridge.js';
+import { AtlasBridge } from './atlas/bridge.js';
+import { controller as controllerConsumer } from './atlas/subscriptions.js';
 import { Controllers } from './routing/controllers.js';
 import { announceLeases } from './routing/lease-events.js';
 import { DEFAULT_SETTINGS, portsOf, validateSettings, type AtlasSettings, type CoordinatorSettings } from './settings/index.js';
@@ -31,8 +31,6 @@ export interface CoordinatorOptions extends Partial<Omit<CoordinatorSettings, 'a
   wallNow?: () => number;
   portCheck?: PortCheck;
   createNonce?: () => string;
-  /** Atlas bridge timings for tests (reconnect, keep-alive). */
-  bridge?: Partial<AtlasBridgeOptions>;
 }
 
 export interface Coordinator {
@@ -46,7 +44,7 @@ export interface Coordinator {
 
 /** The composition root: builds the whole coordinator from its settings, every machine's effects provided here. */
 export async function startCoordinator(options: CoordinatorOptions = {}): Promise<Coordinator> {
-  const { logger = silentLogger, clock = realClock, wallNow = Date.now, portCheck = createPortCheck(), createNonce: nonce = createNonce, bridge, ...given } = options;
+  const { logger = silentLogger, clock = realClock, wallNow = Date.now, portCheck = createPortCheck(), createNonce: nonce = createNonce, ...given } = options;
   // Atlas is the one nested section: a partial one given in code keeps the defaults of the rest.
   const settings = validateSettings({ ...DEFAULT_SETTINGS, ...withoutUndefined(given), atlas: { ...DEFAULT_SETTINGS.atlas, ...given.atlas } });
   // The port first: a second `oscport start` must be told who holds the port, not the data directory.
@@ -88,7 +86,7 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
   for (const standing of settings.controllers) controllers.subscribe(standing.host, standing.port, { standing: true });
   announceLeases(leases, controllers);
   // The Atlas meter bridge [PROTOCOL §15]: its meter socket is bound when the first processor arrives.
-  const atlas = new AtlasService({ settings: settings.atlas, leases, controllers, send, clock, logger, ...(bridge ? { bridge } : {}) });
+  const atlas = new AtlasBridge({ settings: settings.atlas, leases, controllers, send, clock, logger });
 
   const hub: Hub = { leases, probes: core.probes, controllers, atlas, counters, log, send, clock, settings, status: stats };
   // [PROTOCOL §16] Every port is the coordinator's own: the same handlers, and replies from the port that was asked.

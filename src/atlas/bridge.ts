@@ -1,46 +1,29 @@
 import { isIPv4 } from 'node:net';
+import { isEnded } from '../../machines/lease.js';
 import type { SessionSettings } from '../../machines/atlas-session.js';
-import { realClock, type Clock } from '../clock.js';
-import { silentLogger, type Logger } from '../log.js';
+import type { Clock } from '../clock.js';
+import type { LeaseDirectory } from '../leases/directory.js';
+import type { Logger } from '../log.js';
+import type { SendBytes } from '../net/udp.js';
 import { createRateLimitedLog } from '../rate-limited-log.js';
+import type { Controllers } from '../routing/controllers.js';
+import type { AtlasProcessor, AtlasSettings } from '../settings/index.js';
 import { createAtlasCounters, type AtlasCounters } from './counters.js';
 import { MeterSocket, type MeterSocketStatus } from './meter-socket.js';
-import { AtlasSession, type DeviceSubscription, type SessionState, type Warn } from './session.js';
-import { SubscriptionTable } from './subscriptions.js';
+import { AtlasSession, type SessionState, type Warn } from './session.js';
+import { plugin, SubscriptionTable, type DeviceSubscription } from './subscriptions.js';
 
 export interface AtlasBridgeOptions {
-  /** Address the meter socket binds (default 0.0.0.0: devices send to whichever address they were reached at). */
-  meterHost?: string;
-  /** UDP port devices send meters to (default 3131, the device's). */
-  meterPort?: number;
-  /** Wait after a keep-alive answer before the next keep-alive (default 10 s; the device wants one every 5 min). */
-  keepaliveMs?: number;
-  /** Wait for a keep-alive answer before the link counts as dead (default 5 s). */
-  keepaliveTimeoutMs?: number;
-  connectTimeoutMs?: number;
-  /** Reconnect waits: the first, doubling up to the maximum (defaults 1 s and 60 s), less up to jitterRatio of each. */
-  backoffInitialMs?: number;
-  backoffMaxMs?: number;
-  jitterRatio?: number;
-  /** Most parameters per `sub` or `unsub` (default 16), and the wait between two of them (default 20 ms). */
-  batchSize?: number;
-  batchPaceMs?: number;
-  /** Wait between attempts to bind a meter port someone else holds (default 10 s). */
-  meterRebindMs?: number;
-  logger?: Logger;
-  /** A meter value for a subscribed param (dB for fmt val), with who wants it. Called on the receive path: keep it quick. */
-  onMeter(processorId: string, param: string, value: number, consumers: ReadonlySet<string>): void;
-  clock?: Clock;
+  settings: AtlasSettings;
+  /** Plugins are reached through their verified leases (by tempID, or by trackID across leases). */
+  leases: LeaseDirectory;
+  /** Every controller hears every update. */
+  controllers: Controllers;
+  send: SendBytes;
+  clock: Clock;
+  logger: Logger;
   /** Draws in [0, 1) for reconnect jitter. */
   random?: () => number;
-}
-
-export interface ProcessorConfig {
-  id: string;
-  /** The device's IPv4 address: meter datagrams are told apart by their source address. */
-  host: string;
-  /** Default 5321, the device's. */
-  tcpPort?: number;
 }
 
 export type SubscriptionStatus = DeviceSubscription & {
@@ -50,10 +33,7 @@ export type SubscriptionStatus = DeviceSubscription & {
   updatesPerSecond: number;
 };
 
-export interface ProcessorStatus {
-  id: string;
-  host: string;
-  tcpPort: number;
+export interface ProcessorStatus extends AtlasProcessor {
   state: SessionState;
   /** TCP connections made so far. */
   connects: number;
@@ -68,155 +48,166 @@ export interface AtlasBridgeStatus {
   counters: AtlasCounters;
 }
 
-export interface AtlasBridge {
-  /** Throws on a duplicate id or host, or a host that is not an IPv4 address. */
-  addProcessor(config: ProcessorConfig): void;
-  removeProcessor(id: string): Promise<void>;
-  /** The first consumer of a (processor, param) subscribes on the device; more consumers share it. */
-  subscribe(consumer: string, processorId: string, param: string): void;
-  /** The last consumer leaving unsubscribes on the device. */
-  unsubscribe(consumer: string, processorId: string, param: string): void;
-  /** A consumer is gone (its lease ended): all its subscriptions go. */
-  dropConsumer(consumer: string): void;
-  status(): AtlasBridgeStatus;
-  close(): Promise<void>;
-}
-
-export const ATLAS_TCP_PORT = 5321;
-export const ATLAS_METER_PORT = 3131;
-
-
 const WARN_INTERVAL_MS = 10_000;
+/** Most parameters in one `sub` or `unsub`, and the wait between two of them: the device is never flooded. */
+const BATCH_SIZE = 16;
+const BATCH_PACE_MS = 20;
+const JITTER_RATIO = 0.2;
 
 interface Processor {
-  config: Required<ProcessorConfig>;
+  config: AtlasProcessor;
   session: AtlasSession;
 }
 
 /**
- * Atlas meters for the whole host: one TCP session per processor, one UDP socket for all of them, and one device
- * subscription per (processor, param) shared by every consumer that wants it. Resolves once the meter port is
- * bound or found taken; a taken port is reported in the status and retried, and everything else keeps running.
+ * The Atlas meter bridge [PROTOCOL §15], one table of processors for the host: a TCP session to
+ * each (connect, subscribe, keep-alive, reconnect), one UDP socket for the meters of all of them,
+ * and one device subscription per (processor, param), shared by every consumer that wants it. A
+ * meter goes socket, parse, subscription table, consumers; the sessions only keep the links. The
+ * meter socket is bound when the first processor arrives, so a coordinator without Atlas never
+ * holds port 3131; a taken port is reported in the status and retried.
  */
-export async function createAtlasBridge(options: AtlasBridgeOptions): Promise<AtlasBridge> {
-  const { logger = silentLogger, clock = realClock, random = Math.random, onMeter } = options;
-  const settings: SessionSettings = {
-    connectTimeoutMs: options.connectTimeoutMs ?? 5000,
-    keepaliveMs: options.keepaliveMs ?? 10_000,
-    keepaliveTimeoutMs: options.keepaliveTimeoutMs ?? 5000,
-    backoffInitialMs: options.backoffInitialMs ?? 1000,
-    backoffMaxMs: options.backoffMaxMs ?? 60_000,
-    jitterRatio: options.jitterRatio ?? 0.2,
-    batchSize: options.batchSize ?? 16,
-    batchPaceMs: options.batchPaceMs ?? 20,
-  };
-  const counters = createAtlasCounters();
-  const rateLimitedLog = createRateLimitedLog(logger, WARN_INTERVAL_MS, clock);
-  const warn: Warn = (kind, details, message) => rateLimitedLog(kind, 'warn', details, message);
-  const subscriptions = new SubscriptionTable();
-  const processors = new Map<string, Processor>();
-  const meters = await MeterSocket.open({
-    host: options.meterHost ?? '0.0.0.0',
-    port: options.meterPort ?? ATLAS_METER_PORT,
-    rebindMs: options.meterRebindMs ?? 10_000,
-    clock,
-    logger,
-    warn,
-    counters,
-  });
+export class AtlasBridge {
+  private readonly processors = new Map<string, Processor>();
+  private readonly subscriptions: SubscriptionTable;
+  private readonly counters = createAtlasCounters();
+  private readonly log;
+  private readonly warn: Warn;
+  private readonly session: SessionSettings;
+  private meters: Promise<MeterSocket> | undefined;
+  /** The meter socket once open, for the synchronous status. */
+  private opened: MeterSocket | undefined;
+  private closed = false;
 
-  const deliver = (processorId: string, param: string, value: number | string): void => {
-    const subscription = subscriptions.get(processorId, param);
-    // Every subscription asks for fmt val: anything else is not a meter reading.
-    if (!subscription || typeof value !== 'number') {
-      counters.unwantedUpdates++;
-      return;
-    }
-    subscription.rate.tick(clock.now());
-    counters.updates++;
-    try {
-      onMeter(processorId, param, value, subscription.consumers);
-    } catch (err) {
-      // A consumer's bug must not take the receive path down with it.
-      warn('onMeter', { err, processor: processorId, param }, 'atlas: onMeter threw');
-    }
-  };
+  constructor(private readonly options: AtlasBridgeOptions) {
+    const { settings, leases, controllers, send, clock, logger } = options;
+    this.log = createRateLimitedLog(logger, WARN_INTERVAL_MS, clock);
+    this.warn = (kind, details, message) => this.log(kind, 'warn', details, message);
+    this.session = {
+      connectTimeoutMs: settings.connectTimeoutMs,
+      keepaliveMs: settings.keepaliveMs,
+      keepaliveTimeoutMs: settings.keepaliveTimeoutMs,
+      backoffInitialMs: settings.reconnectMs,
+      backoffMaxMs: settings.reconnectMaxMs,
+      jitterRatio: JITTER_RATIO,
+      batchSize: BATCH_SIZE,
+      batchPaceMs: BATCH_PACE_MS,
+    };
+    this.subscriptions = new SubscriptionTable({ leases, controllers, send, clock, counters: this.counters, warn: this.warn });
+    leases.on('change', (lease) => {
+      // A lease's own subscriptions end with it; a trackID's go on with whichever lease holds the track next.
+      if (isEnded(lease.state)) this.dropConsumer(plugin(lease.tempId));
+    });
+  }
 
-  const processorOf = (id: string): Processor => {
-    const processor = processors.get(id);
+  /** Connects the processors and standing mappings of the settings. */
+  async start(): Promise<void> {
+    const { processors, meters } = this.options.settings;
+    for (const processor of processors) await this.addProcessor(processor);
+    for (const { processor, param, to } of meters) this.subscribe(plugin(to), processor, param);
+  }
+
+  /** Throws on a duplicate id or host, a host that is not an IPv4 address, or a bad port. */
+  async addProcessor(config: AtlasProcessor): Promise<void> {
+    const meters = await this.openMeters();
+    const { id, host, tcpPort } = config;
+    if (this.processors.has(id)) throw new Error(`Atlas processor "${id}" already exists`);
+    if (!isIPv4(host)) throw new Error(`Atlas processor "${id}": host "${host}" is not an IPv4 address`);
+    if (!Number.isInteger(tcpPort) || tcpPort < 1 || tcpPort > 65_535) throw new Error(`Atlas processor "${id}": bad TCP port ${tcpPort}`);
+    const clash = [...this.processors.values()].find((p) => p.config.host === host);
+    if (clash) throw new Error(`Atlas processor "${id}": host ${host} is already processor "${clash.config.id}"`);
+    const { clock, logger, random = Math.random } = this.options;
+    const session = new AtlasSession({
+      ...{ id, host, tcpPort, settings: this.session, jitterSeed: random(), clock, logger, warn: this.warn, counters: this.counters },
+      device: this.subscriptions.deviceOf(id),
+      onUpdate: (param, value) => this.subscriptions.deliver(id, param, value),
+    });
+    this.processors.set(id, { config: { id, host, tcpPort }, session });
+    meters.route(host, id);
+  }
+
+  /** False when there is no such processor. */
+  async removeProcessor(id: string): Promise<boolean> {
+    const processor = this.processors.get(id);
+    if (!processor) return false;
+    this.processors.delete(id);
+    this.opened?.unroute(processor.config.host);
+    this.subscriptions.dropProcessor(id);
+    await processor.session.stop();
+    return true;
+  }
+
+  has(processorId: string): boolean {
+    return this.processors.has(processorId);
+  }
+
+  /** The first consumer of a (processor, param) subscribes on the device; more consumers share it. */
+  subscribe(consumer: string, processorId: string, param: string): void {
+    const { session } = this.processorOf(processorId);
+    if (this.subscriptions.add(consumer, processorId, param)) session.want(param);
+  }
+
+  /** The last consumer leaving unsubscribes on the device. */
+  unsubscribe(consumer: string, processorId: string, param: string): void {
+    const { session } = this.processorOf(processorId);
+    if (this.subscriptions.remove(consumer, processorId, param)) session.unwant(param);
+  }
+
+  /** A consumer is gone (its lease ended, or the controller left): all its subscriptions go. */
+  dropConsumer(consumer: string): void {
+    for (const { processorId, param } of this.subscriptions.dropConsumer(consumer)) this.processors.get(processorId)?.session.unwant(param);
+  }
+
+  /** Processors, their state, subscriptions and rates; null before the first processor. */
+  status(): AtlasBridgeStatus | null {
+    if (!this.opened) return null;
+    const now = this.options.clock.now();
+    return {
+      meterSocket: this.opened.status(),
+      processors: [...this.processors.values()].map(({ config, session }) => ({
+        ...config,
+        ...session.status(),
+        subscriptions: this.subscriptions.of(config.id).map((subscription) => ({
+          param: subscription.param,
+          consumers: subscription.consumers.size,
+          updatesPerSecond: subscription.rate.perSecond(now),
+          ...subscription.device,
+        })),
+      })),
+      counters: { ...this.counters },
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const all = [...this.processors.values()];
+    this.processors.clear();
+    await Promise.all([...all.map(({ session }) => session.stop()), this.meters?.then((meters) => meters.close())]);
+    this.log.close();
+  }
+
+  private openMeters(): Promise<MeterSocket> {
+    if (this.closed) return Promise.reject(new Error('the coordinator is stopping'));
+    const { settings, clock, logger } = this.options;
+    this.meters ??= MeterSocket.open({
+      host: settings.meterHost,
+      port: settings.meterPort,
+      rebindMs: settings.meterRebindMs,
+      clock,
+      logger,
+      warn: this.warn,
+      counters: this.counters,
+      sink: {
+        deliver: (processorId, param, value) => this.subscriptions.deliver(processorId, param, value),
+        keepAliveAnswered: (processorId) => this.processors.get(processorId)?.session.keepAliveAnswered(),
+      },
+    }).then((meters) => (this.opened = meters));
+    return this.meters;
+  }
+
+  private processorOf(id: string): Processor {
+    const processor = this.processors.get(id);
     if (!processor) throw new Error(`no Atlas processor "${id}"`);
     return processor;
-  };
-
-  return {
-    addProcessor({ id, host, tcpPort = ATLAS_TCP_PORT }) {
-      if (processors.has(id)) throw new Error(`Atlas processor "${id}" already exists`);
-      if (!isIPv4(host)) throw new Error(`Atlas processor "${id}": host "${host}" is not an IPv4 address`);
-      if (!Number.isInteger(tcpPort) || tcpPort < 1 || tcpPort > 65_535) throw new Error(`Atlas processor "${id}": bad TCP port ${tcpPort}`);
-      const clash = [...processors.values()].find((p) => p.config.host === host);
-      if (clash) throw new Error(`Atlas processor "${id}": host ${host} is already processor "${clash.config.id}"`);
-      const session = new AtlasSession({
-        id,
-        host,
-        tcpPort,
-        settings,
-        jitterSeed: random(),
-        clock,
-        logger,
-        warn,
-        counters,
-        onValue: (param, value) => deliver(id, param, value),
-      });
-      processors.set(id, { config: { id, host, tcpPort }, session });
-      meters.route(host, (message) => session.receive(message));
-    },
-
-    async removeProcessor(id) {
-      const { config, session } = processorOf(id);
-      processors.delete(id);
-      meters.unroute(config.host);
-      subscriptions.dropProcessor(id);
-      await session.stop();
-    },
-
-    subscribe(consumer, processorId, param) {
-      const { session } = processorOf(processorId);
-      if (subscriptions.add(consumer, processorId, param)) session.want(param);
-    },
-
-    unsubscribe(consumer, processorId, param) {
-      const { session } = processorOf(processorId);
-      if (subscriptions.remove(consumer, processorId, param)) session.unwant(param);
-    },
-
-    dropConsumer(consumer) {
-      for (const { processorId, param } of subscriptions.dropConsumer(consumer)) processors.get(processorId)?.session.unwant(param);
-    },
-
-    status() {
-      const now = clock.now();
-      return {
-        meterSocket: meters.status(),
-        processors: [...processors.values()].map(({ config, session }) => ({
-          ...config,
-          ...session.status(),
-          subscriptions: subscriptions.of(config.id).map((subscription) => ({
-            param: subscription.param,
-            consumers: subscription.consumers.size,
-            updatesPerSecond: subscription.rate.perSecond(now),
-            ...(session.subscription(subscription.param) ?? { state: 'pending' as const }),
-          })),
-        })),
-        counters: { ...counters },
-      };
-    },
-
-    async close() {
-      const all = [...processors.values()];
-      processors.clear();
-      for (const { config } of all) meters.unroute(config.host);
-      await Promise.all([...all.map(({ session }) => session.stop()), meters.close()]);
-      rateLimitedLog.close();
-    },
-  };
+  }
 }

@@ -4,8 +4,16 @@ import type { Logger } from '../log.js';
 import { describeHolders, findUdpPortHolders, type PortHolder } from '../net/port-holder.js';
 import { BindError, bindExclusive, closeSocket } from '../net/udp.js';
 import type { AtlasCounters } from './counters.js';
-import { datagramLines, parseLine, type AtlasMessage } from './protocol.js';
+import { datagramLines, KEEPALIVE_PARAM, parseLine } from './protocol.js';
 import type { Warn } from './session.js';
+
+/** Where the meter socket hands what the processors send. */
+export interface MeterSink {
+  /** A value from the processor with this id: the subscription table sends it on. */
+  deliver(processorId: string, param: string, value: number | string): void;
+  /** The processor answered a keep-alive (it answers on TCP, and again here). */
+  keepAliveAnswered(processorId: string): void;
+}
 
 export interface MeterSocketOptions {
   host: string;
@@ -16,6 +24,7 @@ export interface MeterSocketOptions {
   logger: Logger;
   warn: Warn;
   counters: AtlasCounters;
+  sink: MeterSink;
 }
 
 export interface MeterSocketStatus {
@@ -28,17 +37,17 @@ export interface MeterSocketStatus {
   holders: PortHolder[];
 }
 
-export type MeterSink = (message: AtlasMessage) => void;
-
 /**
  * The one UDP socket a host has for Atlas meters. Every processor sends its meters to this port, and each datagram
  * reaches exactly one socket whatever the socket options (ATLAS.md), so it is bound exclusively, never with
- * SO_REUSEADDR, and each datagram goes to the processor configured at its source address.
+ * SO_REUSEADDR. Each datagram is told apart by its source address, parsed, and its values handed
+ * straight to the sink: socket, parse, deliver.
  */
 export class MeterSocket {
   private readonly options: MeterSocketOptions;
   private socket: dgram.Socket | undefined;
-  private readonly routes = new Map<string, MeterSink>();
+  /** The processor id at each source address. */
+  private readonly processors = new Map<string, string>();
   private state: MeterSocketStatus;
   private retry: unknown;
   private closed = false;
@@ -55,12 +64,12 @@ export class MeterSocket {
     this.state = { host: options.host, port: options.port, bound: false, error: undefined, holders: [] };
   }
 
-  route(address: string, sink: MeterSink): void {
-    this.routes.set(address, sink);
+  route(address: string, processorId: string): void {
+    this.processors.set(address, processorId);
   }
 
   unroute(address: string): void {
-    this.routes.delete(address);
+    this.processors.delete(address);
   }
 
   status(): MeterSocketStatus {
@@ -103,21 +112,27 @@ export class MeterSocket {
   }
 
   private receive(datagram: Buffer, address: string): void {
-    const { counters, warn } = this.options;
+    const { counters, warn, sink } = this.options;
     counters.datagrams++;
-    const sink = this.routes.get(address);
-    if (!sink) {
+    const processorId = this.processors.get(address);
+    if (processorId === undefined) {
       counters.unknownSources++;
       warn('unknown-source', { address }, 'atlas: dropped a datagram from an address no processor is configured at');
       return;
     }
     for (const line of datagramLines(datagram)) {
       const parsed = parseLine(line);
-      if (parsed.ok) {
-        sink(parsed.message);
-      } else {
+      if (!parsed.ok) {
         counters.badLines++;
         warn(`bad-udp:${address}`, { address, ...parsed.error }, 'atlas: dropped a bad line from the device (UDP)');
+        continue;
+      }
+      const { message } = parsed;
+      // Updates and answers carry values; a request from the device has nothing for us.
+      if (message.kind !== 'values' && message.kind !== 'result') continue;
+      for (const { param, value } of message.values) {
+        if (param === KEEPALIVE_PARAM) sink.keepAliveAnswered(processorId);
+        else sink.deliver(processorId, param, value);
       }
     }
   }

@@ -5,16 +5,12 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { AtlasCounters } from './counters.js';
 import { encodeLine, KEEPALIVE_PARAM, KEEPALIVE_REQUEST, LineSplitter, parseLine, type AtlasMessage, type Id } from './protocol.js';
+import type { DeviceStates } from './subscriptions.js';
 
 /** A warning a device or a stranger can cause, told at most once per interval per kind (see rate-limited-log). */
 export type Warn = (kind: string, details: Record<string, unknown>, message: string) => void;
 
 export type SessionState = 'connecting' | 'subscribing' | 'connected' | 'backoff' | 'stopped';
-
-/** A wanted parameter as the device sees it: asked for, confirmed (ack or a value), or refused. */
-export type DeviceSubscription =
-  | { state: 'pending' | 'active' }
-  | { state: 'failed'; error: { code: number | undefined; message: string } };
 
 export interface AtlasSessionOptions {
   id: string;
@@ -27,8 +23,10 @@ export interface AtlasSessionOptions {
   logger: Logger;
   warn: Warn;
   counters: AtlasCounters;
-  /** A value from the device, by TCP or UDP, for any parameter but the keep-alive. */
-  onValue(param: string, value: number | string): void;
+  /** Where what the device says of this processor's subscriptions is kept. */
+  device: DeviceStates;
+  /** A value that came on TCP (meters come by UDP, straight to the subscription table). */
+  onUpdate(param: string, value: number | string): void;
 }
 
 /** Batches not answered are forgotten past this many, for a device that never acknowledges. */
@@ -36,8 +34,8 @@ const MAX_INFLIGHT = 256;
 
 /**
  * The shell around one processor's session machine: the TCP socket, its line splitter, and the bookkeeping the
- * machine leaves to the edge (request ids, what the device acknowledged or refused). Messages arriving over UDP
- * from this processor's address come in through `receive` as well.
+ * machine leaves to the edge (request ids, what the device acknowledged or refused). Meters never pass through
+ * it: the device's keep-alive answer on UDP reaches it as an event (`keepAliveAnswered`).
  */
 export class AtlasSession {
   private readonly options: AtlasSessionOptions;
@@ -47,7 +45,6 @@ export class AtlasSession {
   private closing: Promise<void> = Promise.resolve();
   private nextId = 1;
   private readonly inflight = new Map<Id, Batch>();
-  private readonly wanted = new Map<string, DeviceSubscription>();
   private connects = 0;
 
   constructor(options: AtlasSessionOptions) {
@@ -69,17 +66,16 @@ export class AtlasSession {
   }
 
   want(param: string): void {
-    this.wanted.set(param, { state: 'pending' });
     this.actor.send({ type: 'WANT', param });
   }
 
   unwant(param: string): void {
-    this.wanted.delete(param);
     this.actor.send({ type: 'UNWANT', param });
   }
 
-  subscription(param: string): DeviceSubscription | undefined {
-    return this.wanted.get(param);
+  /** The device showed it is alive: it answered a keep-alive, on TCP or on UDP. */
+  keepAliveAnswered(): void {
+    this.actor.send({ type: 'KEEPALIVE_ANSWERED' });
   }
 
   status(): { state: SessionState; connects: number; lastDown: string | undefined } {
@@ -88,20 +84,14 @@ export class AtlasSession {
     return { state, connects: this.connects, lastDown: snapshot.context.downReason };
   }
 
-  /** A message from this processor, by TCP or UDP. */
-  receive(message: AtlasMessage): void {
+  /** A message from this processor on its TCP connection. */
+  private receive(message: AtlasMessage): void {
     switch (message.kind) {
       case 'values':
       case 'result':
         for (const { param, value } of message.values) {
-          if (param === KEEPALIVE_PARAM) {
-            this.actor.send({ type: 'KEEPALIVE_ANSWERED' });
-            continue;
-          }
-          // A value proves the subscription, acknowledged or not.
-          const subscription = this.wanted.get(param);
-          if (subscription && subscription.state !== 'active') this.wanted.set(param, { state: 'active' });
-          this.options.onValue(param, value);
+          if (param === KEEPALIVE_PARAM) this.keepAliveAnswered();
+          else this.options.onUpdate(param, value);
         }
         if (message.kind === 'result') this.acknowledged(message.id);
         return;
@@ -170,7 +160,7 @@ export class AtlasSession {
   private forgetConnection(): void {
     this.socket = undefined;
     this.inflight.clear();
-    for (const param of this.wanted.keys()) this.wanted.set(param, { state: 'pending' });
+    this.options.device.forgotten();
   }
 
   private sendBatch(batch: Batch): void {
@@ -189,10 +179,7 @@ export class AtlasSession {
     const batch = id === undefined ? undefined : this.inflight.get(id);
     if (!batch) return;
     this.inflight.delete(id!);
-    if (batch.method !== 'sub') return;
-    for (const param of batch.params) {
-      if (this.wanted.get(param)?.state === 'pending') this.wanted.set(param, { state: 'active' });
-    }
+    if (batch.method === 'sub') this.options.device.acknowledged(batch.params);
   }
 
   /** The manual's getResp carries no id, so an error is matched by the param it names when the id does not help. */
@@ -200,19 +187,15 @@ export class AtlasSession {
     const { id: processor, warn } = this.options;
     const batch = error.id === undefined ? undefined : this.inflight.get(error.id);
     if (batch) this.inflight.delete(error.id!);
-    const named = error.param !== undefined && (batch ? batch.params.includes(error.param) : this.wanted.has(error.param));
+    const { device } = this.options;
+    const named = error.param !== undefined && (batch ? batch.params.includes(error.param) : device.wanted(error.param));
     const params = named ? [error.param!] : (batch?.params ?? []);
     const details = { processor, code: error.code, message: error.message, params };
     if (batch?.method === 'unsub') {
       this.options.logger.debug(details, 'atlas: the device refused an unsubscribe');
       return;
     }
-    let failed = 0;
-    for (const param of params) {
-      if (!this.wanted.has(param)) continue;
-      this.wanted.set(param, { state: 'failed', error: { code: error.code, message: error.message } });
-      failed++;
-    }
+    const failed = device.refused(params, { code: error.code, message: error.message });
     warn(`refused:${processor}`, details, failed > 0 ? 'atlas: the device refused a subscription' : 'atlas: error from the device');
   }
 }

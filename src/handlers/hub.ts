@@ -7,7 +7,7 @@ import type { DecodedMessage } from '../osc/codec.js';
 import type { ProbeBook } from '../probes.js';
 import type { RateLimitedLog } from '../rate-limited-log.js';
 import type { Controllers } from '../routing/controllers.js';
-import type { AtlasService } from '../atlas/service.js';
+import type { AtlasBridge } from '../atlas/bridge.js';
 import type { CoordinatorSettings } from '../settings/index.js';
 
 /** What a handler may touch. */
@@ -15,7 +15,7 @@ export interface Hub {
   leases: LeaseRegistry;
   probes: ProbeBook;
   controllers: Controllers;
-  atlas: AtlasService;
+  atlas: AtlasBridge;
   counters: Counters;
   /** Every line a datagram can cause goes through it. */
   log: RateLimitedLog;

@@ -27,7 +27,17 @@ export interface AtlasMeter {
 export interface AtlasSettings {
   meterPort: number;
   meterHost: string;
+  /** Wait between attempts to bind a meter port someone else holds. */
+  meterRebindMs: number;
+  /** Wait for a TCP connection to a processor before it counts as failed. */
+  connectTimeoutMs: number;
+  /** Wait after a keep-alive answer before the next keep-alive. */
   keepaliveMs: number;
+  /** Wait for the answer to a keep-alive before the link counts as dead. */
+  keepaliveTimeoutMs: number;
+  /** First wait before reconnecting; doubles with each failed attempt, up to `reconnectMaxMs`. */
+  reconnectMs: number;
+  reconnectMaxMs: number;
   processors: AtlasProcessor[];
   meters: AtlasMeter[];
 }
@@ -229,12 +239,29 @@ export const COORDINATOR_SETTINGS: SettingsTable<CoordinatorSettings> = [
     }),
     atlas.setting({ key: 'meterHost', type: text('ADDR'), default: '0.0.0.0', fills: 'meterHost', description: 'address the meter socket binds (the processors are on the LAN)' }),
     atlas.setting({
+      key: 'meterRebind',
+      type: ms(1),
+      default: 10_000,
+      fills: 'meterRebindMs',
+      description: 'wait between attempts to bind a meter port another process holds',
+    }),
+    atlas.setting({ key: 'connectTimeout', type: ms(1), default: 5000, fills: 'connectTimeoutMs', description: 'wait for a TCP connection to a processor' }),
+    atlas.setting({
       key: 'keepaliveMs',
       type: wholeNumber({ min: 1000, max: 240_000, argument: 'MS' }),
       default: 60_000,
       fills: 'keepaliveMs',
       description: "keep-alive to each processor, well inside the device's 5-minute idle limit",
     }),
+    atlas.setting({
+      key: 'keepaliveTimeout',
+      type: ms(1),
+      default: 5000,
+      fills: 'keepaliveTimeoutMs',
+      description: 'wait for the answer to a keep-alive before the link counts as dead and is reconnected',
+    }),
+    atlas.setting({ key: 'reconnect', type: ms(1), default: 1000, fills: 'reconnectMs', description: 'first wait before reconnecting to a processor; doubles' }),
+    atlas.setting({ key: 'reconnectMax', type: ms(1), default: 60_000, fills: 'reconnectMaxMs', description: 'longest wait between reconnects' }),
     atlas.setting({
       key: 'processors',
       type: list(record({ id: text('ID'), host: text('ADDR'), tcpPort: port })),

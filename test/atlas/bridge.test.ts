@@ -1,20 +1,29 @@
 import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createAtlasBridge, type AtlasBridge, type AtlasBridgeOptions } from '../../src/atlas/bridge.js';
+import { EventEmitter } from 'node:events';
+import { AtlasBridge } from '../../src/atlas/bridge.js';
+import { realClock } from '../../src/clock.js';
+import type { LeaseDirectory } from '../../src/leases/directory.js';
+import type { Controllers } from '../../src/routing/controllers.js';
+import type { AtlasSettings } from '../../src/settings/index.js';
+import { freeUdpPort } from '../helpers/ports.js';
 import { startAtlasSimulator, type AtlasSimulatorOptions } from '../../src/simulators/atlas/simulator.js';
 import { bindExclusive, closeSocket } from '../../src/net/udp.js';
 import { collectLogs } from '../helpers/logs.js';
 
 /** Short waits, so a dead link, a reconnect or a rebind takes a fraction of a second. */
-const FAST = {
+const FAST: AtlasSettings = {
+  meterHost: '127.0.0.1',
+  meterPort: 0,
+  meterRebindMs: 100,
+  connectTimeoutMs: 1000,
   keepaliveMs: 100,
   keepaliveTimeoutMs: 150,
-  connectTimeoutMs: 1000,
-  backoffInitialMs: 50,
-  backoffMaxMs: 200,
-  batchPaceMs: 5,
-  meterRebindMs: 100,
-} satisfies Partial<AtlasBridgeOptions>;
+  reconnectMs: 50,
+  reconnectMaxMs: 200,
+  processors: [],
+  meters: [],
+};
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -27,21 +36,25 @@ interface Reading {
   value: number;
 }
 
-async function bridgeOnLoopback(options: Partial<AtlasBridgeOptions> = {}) {
+/** `/atlas/meter ,ssf processor param value`, read back. */
+function reading(bytes: Buffer): Reading {
+  const processor = bytes.toString('utf8', 24, bytes.indexOf(0, 24));
+  const paramStart = 24 + ((Buffer.byteLength(processor) + 4) & ~3);
+  return { processor, param: bytes.toString('utf8', paramStart, bytes.indexOf(0, paramStart)), value: bytes.readFloatBE(bytes.length - 4) };
+}
+
+/** A bridge on loopback whose one controller records every update (each reaches every controller once). */
+async function bridgeOnLoopback(settings: Partial<AtlasSettings> = {}) {
   const readings: Reading[] = [];
   const { lines, logger } = collectLogs();
-  const bridge: AtlasBridge = await createAtlasBridge({
-    meterHost: '127.0.0.1',
-    meterPort: 0,
-    ...FAST,
-    logger,
-    onMeter: (processor, param, value) => readings.push({ processor, param, value }),
-    ...options,
-  });
+  const meterPort = settings.meterPort ?? (await freeUdpPort());
+  const leases = Object.assign(new EventEmitter(), { resolve: () => undefined }) as unknown as LeaseDirectory;
+  const controllers = { forward: (bytes: Buffer) => readings.push(reading(bytes)) } as unknown as Controllers;
+  const bridge = new AtlasBridge({ settings: { ...FAST, ...settings, meterPort }, leases, controllers, send: () => {}, clock: realClock, logger });
   cleanups.push(() => bridge.close());
   const count = (processor: string, param?: string) =>
     readings.filter((r) => r.processor === processor && (param === undefined || r.param === param)).length;
-  return { bridge, readings, count, logs: lines, meterPort: bridge.status().meterSocket.port };
+  return { bridge, readings, count, logs: lines, meterPort };
 }
 
 async function simulator(host: string, meterPort: number, options: Partial<AtlasSimulatorOptions> = {}) {
@@ -50,13 +63,14 @@ async function simulator(host: string, meterPort: number, options: Partial<Atlas
   return sim;
 }
 
-const processorStatus = (bridge: AtlasBridge, id: string) => bridge.status().processors.find((p) => p.id === id)!;
+const statusOf = (bridge: AtlasBridge) => bridge.status()!;
+const processorStatus = (bridge: AtlasBridge, id: string) => statusOf(bridge).processors.find((p) => p.id === id)!;
 
 describe('Atlas bridge against simulated processors', () => {
   it('subscribes and delivers meters in dB, and reports a refused param', async () => {
     const { bridge, readings, count, logs, meterPort } = await bridgeOnLoopback();
     const sim = await simulator('127.0.0.2', meterPort);
-    bridge.addProcessor({ id: 'bar', host: '127.0.0.2', tcpPort: sim.tcpPort });
+    await bridge.addProcessor({ id: 'bar', host: '127.0.0.2', tcpPort: sim.tcpPort });
     bridge.subscribe('plugin-9001', 'bar', 'SourceMeter_0');
     bridge.subscribe('plugin-9001', 'bar', 'InputMeter_0');
 
@@ -76,16 +90,16 @@ describe('Atlas bridge against simulated processors', () => {
       { param: 'InputMeter_0', consumers: 1, updatesPerSecond: 0, state: 'failed', error: { code: -32604, message: "param 'InputMeter_0' could not be found" } },
     ]);
     expect(logs.find((line) => line.msg === 'atlas: the device refused a subscription')).toMatchObject({ params: ['InputMeter_0'] });
-    expect(bridge.status().counters).toMatchObject({ unknownSources: 0, badLines: 0, unwantedUpdates: 0 });
-    expect(bridge.status().counters.updates).toBe(readings.length);
+    expect(statusOf(bridge).counters).toMatchObject({ unknownSources: 0, badLines: 0, unwantedUpdates: 0 });
+    expect(statusOf(bridge).counters.updates).toBe(readings.length);
   });
 
   it('keeps two processors with the same meter names apart by source address, and drops strangers', async () => {
     const { bridge, count, meterPort } = await bridgeOnLoopback();
     const simA = await simulator('127.0.0.2', meterPort);
     const simB = await simulator('127.0.0.3', meterPort);
-    bridge.addProcessor({ id: 'a', host: '127.0.0.2', tcpPort: simA.tcpPort });
-    bridge.addProcessor({ id: 'b', host: '127.0.0.3', tcpPort: simB.tcpPort });
+    await bridge.addProcessor({ id: 'a', host: '127.0.0.2', tcpPort: simA.tcpPort });
+    await bridge.addProcessor({ id: 'b', host: '127.0.0.3', tcpPort: simB.tcpPort });
     for (const id of ['a', 'b']) bridge.subscribe('c1', id, 'SourceMeter_0');
     await expect.poll(() => count('a') > 5 && count('b') > 5).toBe(true);
 
@@ -102,18 +116,20 @@ describe('Atlas bridge against simulated processors', () => {
     const stranger = dgram.createSocket('udp4');
     await new Promise<void>((resolve) => stranger.bind(0, '127.0.0.4', resolve));
     stranger.send('{"jsonrpc":"2.0","method":"update","params":{"param":"SourceMeter_0","val":-1}}\n', meterPort, '127.0.0.1');
-    await expect.poll(() => bridge.status().counters.unknownSources).toBe(1);
+    await expect.poll(() => statusOf(bridge).counters.unknownSources).toBe(1);
     await closeSocket(stranger);
-    expect(bridge.status().counters.unwantedUpdates).toBe(0);
+    expect(statusOf(bridge).counters.unwantedUpdates).toBe(0);
   });
 
   it('reconnects after the TCP connection drops and subscribes everything again', async () => {
-    const { bridge, count, meterPort } = await bridgeOnLoopback({ batchSize: 2 });
-    const sim = await simulator('127.0.0.2', meterPort);
-    bridge.addProcessor({ id: 'bar', host: '127.0.0.2', tcpPort: sim.tcpPort });
-    const params = ['SourceMeter_0', 'SourceMeter_1', 'SourceMeter_2', 'ZoneMeter_0', 'ZoneMeter_1'];
+    const { bridge, count, meterPort } = await bridgeOnLoopback();
+    // More than one batch of `sub` (16 params each), on the first connection and again on the second.
+    const params = Array.from({ length: 20 }, (_, n) => `ZoneMeter_${n}`);
+    const sim = await simulator('127.0.0.2', meterPort, { meters: params });
+    await bridge.addProcessor({ id: 'bar', host: '127.0.0.2', tcpPort: sim.tcpPort });
     for (const param of params) bridge.subscribe('c1', 'bar', param);
     await expect.poll(() => sim.subscriptions()).toEqual([...params].sort());
+    await expect.poll(() => processorStatus(bridge, 'bar').subscriptions.every((s) => s.state === 'active')).toBe(true);
 
     sim.dropConnections();
     expect(sim.subscriptions()).toEqual([]);
@@ -127,7 +143,7 @@ describe('Atlas bridge against simulated processors', () => {
   it('detects a silent device by its unanswered keep-alive, and recovers when it speaks again', async () => {
     const { bridge, count, logs, meterPort } = await bridgeOnLoopback();
     const sim = await simulator('127.0.0.2', meterPort);
-    bridge.addProcessor({ id: 'bar', host: '127.0.0.2', tcpPort: sim.tcpPort });
+    await bridge.addProcessor({ id: 'bar', host: '127.0.0.2', tcpPort: sim.tcpPort });
     bridge.subscribe('c1', 'bar', 'ZoneMeter_3');
     await expect.poll(() => count('bar')).toBeGreaterThan(0);
 
@@ -145,14 +161,14 @@ describe('Atlas bridge against simulated processors', () => {
   it('counts garbage and split lines on TCP and UDP, and keeps going', async () => {
     const { bridge, count, meterPort } = await bridgeOnLoopback();
     const sim = await simulator('127.0.0.2', meterPort);
-    bridge.addProcessor({ id: 'bar', host: '127.0.0.2', tcpPort: sim.tcpPort });
+    await bridge.addProcessor({ id: 'bar', host: '127.0.0.2', tcpPort: sim.tcpPort });
     bridge.subscribe('c1', 'bar', 'SourceMeter_0');
     await expect.poll(() => count('bar')).toBeGreaterThan(0);
 
     await sim.sendGarbage();
     // TCP: a torn object, a line of prose, a 70 KiB line; UDP: binary junk, an update without a value.
     // The keep-alive answer split over two TCP segments is whole again, so not counted.
-    await expect.poll(() => bridge.status().counters.badLines).toBe(5);
+    await expect.poll(() => statusOf(bridge).counters.badLines).toBe(5);
     const before = count('bar');
     await expect.poll(() => count('bar')).toBeGreaterThan(before + 5);
     expect(processorStatus(bridge, 'bar')).toMatchObject({ state: 'connected', connects: 1 });
@@ -161,7 +177,7 @@ describe('Atlas bridge against simulated processors', () => {
   it('shares one device subscription between consumers; the last one leaving unsubscribes on the device', async () => {
     const { bridge, meterPort } = await bridgeOnLoopback();
     const sim = await simulator('127.0.0.2', meterPort);
-    bridge.addProcessor({ id: 'bar', host: '127.0.0.2', tcpPort: sim.tcpPort });
+    await bridge.addProcessor({ id: 'bar', host: '127.0.0.2', tcpPort: sim.tcpPort });
     bridge.subscribe('c1', 'bar', 'SourceMeter_0');
     bridge.subscribe('c2', 'bar', 'SourceMeter_0');
     bridge.subscribe('c1', 'bar', 'SourceMeter_1');
@@ -186,13 +202,15 @@ describe('Atlas bridge against simulated processors', () => {
     const holder = await bindExclusive('127.0.0.1', 0);
     const port = holder.address().port;
     const { bridge, count, logs } = await bridgeOnLoopback({ meterPort: port });
-    const meterSocket = bridge.status().meterSocket;
+    // The meter socket is bound with the first processor.
+    expect(bridge.status()).toBeNull();
+    const sim = await simulator('127.0.0.2', port);
+    await bridge.addProcessor({ id: 'bar', host: '127.0.0.2', tcpPort: sim.tcpPort });
+    const meterSocket = statusOf(bridge).meterSocket;
     expect(meterSocket).toMatchObject({ bound: false, port, holders: [expect.objectContaining({ pid: process.pid })] });
     expect(meterSocket.error).toContain(`is already in use by PID ${process.pid}`);
     expect(logs.find((line) => line.msg.startsWith('atlas: meters are off'))).toMatchObject({ port });
 
-    const sim = await simulator('127.0.0.2', port);
-    bridge.addProcessor({ id: 'bar', host: '127.0.0.2', tcpPort: sim.tcpPort });
     // Gains come back on TCP: the session works without the meter socket.
     bridge.subscribe('c1', 'bar', 'ZoneGain_0');
     bridge.subscribe('c1', 'bar', 'ZoneMeter_0');
@@ -201,7 +219,7 @@ describe('Atlas bridge against simulated processors', () => {
     expect(count('bar', 'ZoneMeter_0')).toBe(0);
 
     await closeSocket(holder);
-    await expect.poll(() => bridge.status().meterSocket.bound).toBe(true);
+    await expect.poll(() => statusOf(bridge).meterSocket.bound).toBe(true);
     await expect.poll(() => count('bar', 'ZoneMeter_0')).toBeGreaterThan(0);
     // Said once, not at every retry.
     expect(logs.filter((line) => line.msg.startsWith('atlas: meters are off'))).toHaveLength(1);
@@ -209,13 +227,14 @@ describe('Atlas bridge against simulated processors', () => {
 
   it('refuses duplicate processors, hosts that are not IPv4 addresses, and unknown processors', async () => {
     const { bridge } = await bridgeOnLoopback();
-    bridge.addProcessor({ id: 'bar', host: '127.0.0.2', tcpPort: 1 });
-    expect(() => bridge.addProcessor({ id: 'bar', host: '127.0.0.3' })).toThrow('already exists');
-    expect(() => bridge.addProcessor({ id: 'lobby', host: '127.0.0.2' })).toThrow('already processor "bar"');
-    expect(() => bridge.addProcessor({ id: 'patio', host: 'atlas.local' })).toThrow('not an IPv4 address');
+    await bridge.addProcessor({ id: 'bar', host: '127.0.0.2', tcpPort: 1 });
+    await expect(bridge.addProcessor({ id: 'bar', host: '127.0.0.3', tcpPort: 1 })).rejects.toThrow('already exists');
+    await expect(bridge.addProcessor({ id: 'lobby', host: '127.0.0.2', tcpPort: 1 })).rejects.toThrow('already processor "bar"');
+    await expect(bridge.addProcessor({ id: 'patio', host: 'atlas.local', tcpPort: 1 })).rejects.toThrow('not an IPv4 address');
+    await expect(bridge.addProcessor({ id: 'patio', host: '127.0.0.4', tcpPort: 70_000 })).rejects.toThrow('bad TCP port 70000');
     expect(() => bridge.subscribe('c1', 'nowhere', 'SourceMeter_0')).toThrow('no Atlas processor "nowhere"');
     await bridge.removeProcessor('bar');
-    expect(bridge.status().processors).toEqual([]);
-    bridge.addProcessor({ id: 'lobby', host: '127.0.0.2', tcpPort: 1 });
+    expect(statusOf(bridge).processors).toEqual([]);
+    await bridge.addProcessor({ id: 'lobby', host: '127.0.0.2', tcpPort: 1 });
   });
 });

@@ -15,8 +15,8 @@ afterEach(async () => {
   await Promise.all(closers.splice(0).reverse().map((close) => close()));
 });
 
-/** Short reconnect and keep-alive timings: the rules are the same as at the defaults. */
-const FAST_BRIDGE = { backoffInitialMs: 50, backoffMaxMs: 200, keepaliveMs: 1000, keepaliveTimeoutMs: 300, batchPaceMs: 5 };
+/** Short reconnect and keep-alive timings, as settings: the rules are the same as at the defaults. */
+const FAST_ATLAS = { reconnectMs: 50, reconnectMaxMs: 200, keepaliveMs: 1000, keepaliveTimeoutMs: 300 };
 
 async function simulator(host: string, meterPort: number): Promise<AtlasSimulator> {
   const sim = await startAtlasSimulator({ host, tcpPort: 0, meterPort, rateHz: 50, meters: ['ZoneMeter_0', 'ZoneMeter_1', 'SourceMeter_0'] });
@@ -25,7 +25,7 @@ async function simulator(host: string, meterPort: number): Promise<AtlasSimulato
 }
 
 async function coordinatorWithAtlas(meterPort: number, processors: Array<{ id: string; host: string; tcpPort: number }>, more: CoordinatorOptions = {}) {
-  return testCoordinator(RANGE, { ...more, atlas: { meterPort, meterHost: '127.0.0.1', processors, ...more.atlas }, bridge: FAST_BRIDGE });
+  return testCoordinator(RANGE, { ...more, atlas: { meterPort, meterHost: '127.0.0.1', processors, ...FAST_ATLAS, ...more.atlas } });
 }
 
 async function plugin(tempId: string, c: Coordinator): Promise<ManualPlugin> {

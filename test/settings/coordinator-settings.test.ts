@@ -34,7 +34,18 @@ describe("the coordinator's settings", () => {
       maxControllers: 16,
       controllerTtlMs: 30_000,
       controllers: [],
-      atlas: { meterPort: 3131, meterHost: '0.0.0.0', keepaliveMs: 60_000, processors: [], meters: [] },
+      atlas: {
+        meterPort: 3131,
+        meterHost: '0.0.0.0',
+        meterRebindMs: 10_000,
+        connectTimeoutMs: 5000,
+        keepaliveMs: 60_000,
+        keepaliveTimeoutMs: 5000,
+        reconnectMs: 1000,
+        reconnectMaxMs: 60_000,
+        processors: [],
+        meters: [],
+      },
     });
     expect(Object.isFrozen(DEFAULT_SETTINGS)).toBe(true);
   });

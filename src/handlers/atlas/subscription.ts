@@ -1,4 +1,4 @@
-import { controller, plugin } from '../../atlas/service.js';
+import { controller, plugin } from '../../atlas/subscriptions.js';
 import type { Source } from '../../net/udp.js';
 import type { DecodedMessage } from '../../osc/codec.js';
 import { TEMP_ID_MAX_LENGTH, typeTags, validateIdentityArg } from '../../osc/wire.js';
