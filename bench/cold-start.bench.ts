@@ -6,7 +6,7 @@ import { col, pad } from './report.js';
 
 /**
  * Today's AIplayer builds ask once. 64 deployed-style instances on one shared response port (a
- * DAW in a process of its own, bench/daw.ts), against a coordinator in this process:
+ * DAW in a process of its own, bench/programs/daw.ts), against a coordinator in this process:
  * - requests heard: the coordinator runs first; from the requests to every instance verified;
  * - cold start: the DAW runs first and its requests go nowhere; from the coordinator's start
  *   (bind, journal, sweeps) to every instance verified, each found by a sweep of its port.
@@ -18,7 +18,7 @@ import { col, pad } from './report.js';
 const instances = Number(process.argv[2] ?? 64);
 const rounds = Number(process.argv[3] ?? 5);
 const BIND_SLEEP_MS = 50;
-const DAW = fileURLToPath(new URL('./daw.js', import.meta.url));
+const DAW = fileURLToPath(new URL('./programs/daw.js', import.meta.url));
 
 interface Round {
   ms: number;

@@ -19,10 +19,10 @@ import {
  *
  * The coordinator runs in this process (journal on, as `oscport start`);
  * every load comes from a child process:
- * - the lean generator (bench/loadgen.ts): sockets bound before the clock,
+ * - the lean generator (bench/programs/loadgen.ts): sockets bound before the clock,
  *   byte templates, no per-instance timers or promises; it measures the
  *   coordinator, not the client;
- * - the SDK clients (bench/clients.ts): `requestPort` per instance, the
+ * - the SDK clients (bench/programs/clients.ts): `requestPort` per instance, the
  *   second, labelled figure, whose clients cost more CPU than the coordinator.
  *
  * Per size it reports the wall time from the first request the coordinator
@@ -217,7 +217,7 @@ if (sdks.length > 0) {
   const sdkMs = med(sdks, (s) => s.ms);
   const floor = med(echoes.get(sdkSize)!, (e) => e.ms);
   lines.push('');
-  lines.push(`SDK clients (bench/clients.ts, requestPort per instance), ${sdkSize} instances, median of ${sdks.length}:`);
+  lines.push(`SDK clients (bench/programs/clients.ts, requestPort per instance), ${sdkSize} instances, median of ${sdks.length}:`);
   lines.push(pad('  verified handshakes', W) + col([fmtMs(sdkMs)]));
   lines.push(pad(`  ratio to the ${sdkSize}-instance echo floor`, W) + col([`${(sdkMs / floor).toFixed(2)}x`]));
   lines.push(pad('  coordinator CPU per handshake', W) + col([`${med(sdks, (s) => s.cpuUsPerHandshake).toFixed(0)} µs`]));

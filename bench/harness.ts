@@ -12,8 +12,8 @@ import type { Pause } from './pauses.js';
 
 export const POOL_LOW = 24000; // below the ephemeral range (32768-60999 on Linux), so control sockets never collide
 export const POOL_HIGH = 32000;
-const LOADGEN = fileURLToPath(new URL('./loadgen.js', import.meta.url));
-const SDK_CLIENTS = fileURLToPath(new URL('./clients.js', import.meta.url));
+const LOADGEN = fileURLToPath(new URL('./programs/loadgen.js', import.meta.url));
+const SDK_CLIENTS = fileURLToPath(new URL('./programs/clients.js', import.meta.url));
 
 export interface Verified {
   tempId: string;
@@ -180,7 +180,7 @@ export function spawnLoadgen(mode: 'handshake' | 'echo', port: number, count: nu
   };
 }
 
-/** The SDK clients (bench/clients.ts) in their own process; resolves with their own { ms } once released. */
+/** The SDK clients (bench/programs/clients.ts) in their own process; resolves with their own { ms } once released. */
 export function spawnSdkClients(port: number, count: number): { child: ChildProcess; finished: Promise<number> } {
   const child = spawn(process.execPath, [SDK_CLIENTS, 'handshake', String(port), String(count)], { stdio: ['ignore', 'pipe', 'inherit'] });
   let stdout = '';
@@ -231,9 +231,9 @@ export function spawnIpcChild(script: string, childArgs: Array<string | number>)
   return { next, go: () => child.send('go'), send: (message: object) => child.send(message), kill: () => child.kill(), exited };
 }
 
-const SENTINEL = fileURLToPath(new URL('./sentinel.js', import.meta.url));
+const SENTINEL = fileURLToPath(new URL('./programs/sentinel.js', import.meta.url));
 
-/** The machine's pauses (bench/sentinel.ts), watched from now until `stop`. */
+/** The machine's pauses (bench/programs/sentinel.ts), watched from now until `stop`. */
 export async function startSentinel() {
   const sentinel = spawnIpcChild(SENTINEL, []);
   await sentinel.next('ready');

@@ -8,7 +8,7 @@ import { messageHead, oscString } from '../src/osc/templates.js';
 import { drained, relayRounds, spawnIpcChild, startBenchCoordinator, type RelayMode } from './harness.js';
 import { col, int, medianOf, ms, pad, sumOf } from './report.js';
 import { mergeHistograms, percentiles } from './histogram.js';
-import type { MeterRoundResult } from './meters.js';
+import type { MeterRoundResult } from './programs/meters.js';
 import { cpuPressureUs, udpSocketDrops } from './procnet.js';
 
 /**
@@ -16,7 +16,7 @@ import { cpuPressureUs, udpSocketDrops } from './procnet.js';
  * subscribed, beside a raw dgram relay doing the same in the same run.
  *
  * An Atlas simulator in this process answers the coordinator's TCP session (subscriptions and
- * keep-alives; it sends no meters of its own). A child process (bench/meters.ts) holds PLUGINS
+ * keep-alives; it sends no meters of its own). A child process (bench/programs/meters.ts) holds PLUGINS
  * verified plugin ports, plugin i subscribed to meter i mod METERS, and sends the device's meter
  * datagrams from the processor's address, METERS meters at RATE Hz, one JSON update per datagram.
  * The relay under test runs in this process:
@@ -37,7 +37,7 @@ const PROCESSOR_HOST = '127.0.0.2';
 const PROCESSOR_ID = 'bench';
 const WARMUP_S = 1;
 const PREFIX = 'mp';
-const METERS_CHILD = fileURLToPath(new URL('./meters.js', import.meta.url));
+const METERS_CHILD = fileURLToPath(new URL('./programs/meters.js', import.meta.url));
 
 const args = process.argv.slice(2);
 const plugins = Number(args[0] ?? 1000);

@@ -1,4 +1,4 @@
-/** A span (CLOCK_MONOTONIC ms) during which the sentinel (bench/sentinel.ts) did not run: the machine paused. */
+/** A span (CLOCK_MONOTONIC ms) during which the sentinel (bench/programs/sentinel.ts) did not run: the machine paused. */
 export interface Pause {
   start: number;
   end: number;

@@ -2,13 +2,13 @@ import dgram from 'node:dgram';
 import { cpus } from 'node:os';
 import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import type { GatherResult } from './gatherer.js';
+import type { GatherResult } from './programs/gatherer.js';
 import { drained, median, relayRounds, spawnIpcChild, spawnLoadgen, startBenchCoordinator, startSentinel, type LoadgenRun, type RelayMode } from './harness.js';
 import { col, int, medianOf, ms, pad, sumOf } from './report.js';
 import { mergeHistograms, percentiles, type Percentiles } from './histogram.js';
 import { disturbedSpans } from './pauses.js';
 import { cpuPressureUs, udpSocketDrops } from './procnet.js';
-import type { TelemetryResult } from './telemetry.js';
+import type { TelemetryResult } from './programs/telemetry.js';
 
 /**
  * Plugin telemetry through the coordinator to its controllers, beside a plain dgram relay doing
@@ -16,7 +16,7 @@ import type { TelemetryResult } from './telemetry.js';
  *
  * Relay: N plugins (the lean handshake generator binds them first, so the traffic is its leases')
  * each send `/aiplayer/telemetry ,sfffff` and `/aiplayer/rms ,sf` RATE times a second, spread
- * evenly over each tick, from a child process (bench/telemetry.ts) whose two controllers record
+ * evenly over each tick, from a child process (bench/programs/telemetry.ts) whose two controllers record
  * every arrival against the send time on one clock. The relay under test runs in this process:
  * - the coordinator, to which the controllers subscribe (`/coordinator/subscribe`), forwarding
  *   every plugin message to both, byte for byte [PROTOCOL §12];
@@ -29,12 +29,12 @@ import type { TelemetryResult } from './telemetry.js';
  * higher-rate round of each (HEADROOM times the rate) shows how far it goes.
  *
  * The machine itself pauses (a virtual machine's guest stops for tens of milliseconds every few
- * seconds): a sentinel process (bench/sentinel.ts) records every pause, and latency is also given
+ * seconds): a sentinel process (bench/programs/sentinel.ts) records every pause, and latency is also given
  * over the messages sent outside the pauses and their wake (bench/pauses.ts), the same spans set
  * aside for both relays, so that what stays is what each relay adds. The gathers likewise.
  *
  * Gather: G plugins bound by the lean generator, which answers every `/aiplayer/query_rms`; one
- * controller (bench/gatherer.ts) runs gathers one after another and times each from its
+ * controller (bench/programs/gatherer.ts) runs gathers one after another and times each from its
  * `/coordinator/query_rms` to the last part of the answer [PROTOCOL §14].
  *
  * Usage: node dist/bench/relay.bench.js [PLUGINS [ROUNDS [SECONDS [HEADROOM [GATHER_PLUGINS [GATHERS]]]]]]
@@ -48,8 +48,8 @@ const GATHER_TIMEOUT_MS = 1000;
 const GATHER_GAP_MS = 5;
 const RELAY_PREFIX = 'tp';
 const GATHER_PREFIX = 'gp';
-const TELEMETRY = fileURLToPath(new URL('./telemetry.js', import.meta.url));
-const GATHERER = fileURLToPath(new URL('./gatherer.js', import.meta.url));
+const TELEMETRY = fileURLToPath(new URL('./programs/telemetry.js', import.meta.url));
+const GATHERER = fileURLToPath(new URL('./programs/gatherer.js', import.meta.url));
 
 const args = process.argv.slice(2);
 const plugins = Number(args[0] ?? 1000);

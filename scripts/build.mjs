@@ -1,13 +1,13 @@
 #!/usr/bin/env node
-// `npm run build`: compiles with `tsc -p tsconfig.build.json`, then leaves dist/.build-stamp, dated when
+// `npm run build`: compiles with `tsc -p tsconfig.build.json`, removes what it did not write, then leaves dist/.build-stamp, dated when
 // the build began (so a source saved while tsc ran still counts as newer than the build).
 // `npm start` runs this with --if-stale first (its prestart): it compiles only when an input is newer than
 // that stamp, so a start with a current build costs a directory walk (a few ms), not a compile (seconds).
 // `--check` only says whether the build is current (exit 0) or why not (exit 1).
 import { spawnSync } from 'node:child_process';
-import { chmodSync, readFileSync, readdirSync, realpathSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -75,13 +75,31 @@ function build() {
     process.stderr.write('oscport: cannot build: typescript is not installed (run npm install)\n');
     return 1;
   }
-  const result = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
+  const result = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--listEmittedFiles'], { cwd: root, encoding: 'utf8' });
+  const emitted = new Set();
+  for (const line of result.stdout.split('\n')) {
+    if (line.startsWith('TSFILE: ')) emitted.add(resolve(line.slice('TSFILE: '.length)));
+    else if (line !== '') process.stdout.write(`${line}\n`);
+  }
+  process.stderr.write(result.stderr);
   if (result.status !== 0) return result.status ?? 1;
+  removeStale(join(root, 'dist'), emitted);
   // tsc writes new files 0644: `npx oscport` in a fresh clone runs the bin itself, and needs it executable.
   for (const bin of packageBins()) chmodSync(join(root, bin), 0o755);
   writeFileSync(stamp, `built by scripts/build.mjs; began ${began.toISOString()}\n`);
   utimesSync(stamp, began, began);
   return 0;
+}
+
+/** Whatever the compile did not write: a module moved or deleted leaves no old copy for the package or a test to find. */
+function removeStale(dir, emitted) {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      removeStale(path, emitted);
+      if (readdirSync(path).length === 0) rmSync(path, { recursive: true });
+    } else if (!emitted.has(path) && path !== stamp) rmSync(path);
+  }
 }
 
 // Only when run (importing this file runs nothing).

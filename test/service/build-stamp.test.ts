@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -89,6 +89,17 @@ describe('the build stamp', () => {
   it('leaves the command package.json names executable, as `npx oscport` in a fresh clone runs it', async () => {
     expect(await script()).toMatchObject({ code: 0 });
     expect(statSync(join(project, 'dist/src/cli/main.js')).mode & 0o111).toBe(0o111);
+  }, 60_000);
+
+  it('a module moved or deleted leaves no copy in dist/: what ships is what the sources make', async () => {
+    write('src/old/gone.ts', 'export const gone = 1;\n');
+    expect(await script()).toMatchObject({ code: 0 });
+    expect(existsSync(join(project, 'dist/src/old/gone.js'))).toBe(true);
+    rmSync(join(project, 'src/old'), { recursive: true });
+    expect(await script()).toMatchObject({ code: 0 });
+    expect(existsSync(join(project, 'dist/src/old'))).toBe(false);
+    expect(existsSync(join(project, 'dist/src/a.js'))).toBe(true);
+    expect(existsSync(join(project, 'dist/.build-stamp'))).toBe(true);
   }, 60_000);
 
   it('a failed build leaves no new stamp, so the next start tries again', async () => {

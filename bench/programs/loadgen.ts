@@ -1,6 +1,6 @@
 import dgram from 'node:dgram';
 import { performance } from 'node:perf_hooks';
-import { messageHead, oscString } from '../src/osc/templates.js';
+import { messageHead, oscString } from '../../src/osc/templates.js';
 
 /**
  * A lean load generator for the verified handshake, in the manner of ISC's

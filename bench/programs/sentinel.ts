@@ -1,6 +1,6 @@
 import { Worker, isMainThread, workerData } from 'node:worker_threads';
-import { monotonicMs } from './procnet.js';
-import type { Pause } from './pauses.js';
+import { monotonicMs } from '../procnet.js';
+import type { Pause } from '../pauses.js';
 
 /**
  * The machine's own pauses, for the relay benchmarks: a process that does nothing but wake every

@@ -1,13 +1,13 @@
 import dgram from 'node:dgram';
-import { messageHead, oscString } from '../src/osc/templates.js';
-import { monotonicMs } from './procnet.js';
+import { messageHead, oscString } from '../../src/osc/templates.js';
+import { monotonicMs } from '../procnet.js';
 
 /**
  * A lean controller for the calibration-gather benchmark (bench/relay.bench.ts): it runs
  * gathers one after the other against the coordinator at PORT [PROTOCOL §14] and times each
  * from sending `/coordinator/query_rms ,si queryID timeoutMs` to receiving the last part of the
  * answer (`/coordinator/rms` and `/coordinator/rms_missing`, `,sii queryID part parts ...`).
- * The plugins are the lean handshake generator's (bench/loadgen.ts), bound, answering every
+ * The plugins are the lean handshake generator's (bench/programs/loadgen.ts), bound, answering every
  * `/aiplayer/query_rms`.
  *
  *   node gatherer.js PORT PLUGINS GATHERS WARMUP TIMEOUT_MS GAP_MS

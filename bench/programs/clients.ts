@@ -1,6 +1,6 @@
 import dgram from 'node:dgram';
 import { performance } from 'node:perf_hooks';
-import { requestPort } from '../src/sdk/request-port.js';
+import { requestPort } from '../../src/sdk/request-port.js';
 
 /**
  * The client side of the handshake benchmark, in its own process so that it

@@ -1,14 +1,14 @@
 import dgram from 'node:dgram';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { bucketOf, HISTOGRAM_BUCKETS, percentiles, type Percentiles } from './histogram.js';
-import { disturbedSpans, within, type Pause } from './pauses.js';
-import { monotonicMs, udpSocketDrops } from './procnet.js';
-import { nextWorkerMessage } from './threads.js';
-import { messageHead, oscString } from '../src/osc/templates.js';
+import { bucketOf, HISTOGRAM_BUCKETS, percentiles, type Percentiles } from '../histogram.js';
+import { disturbedSpans, within, type Pause } from '../pauses.js';
+import { monotonicMs, udpSocketDrops } from '../procnet.js';
+import { nextWorkerMessage } from '../threads.js';
+import { messageHead, oscString } from '../../src/osc/templates.js';
 
 /**
  * A lean telemetry generator with its two controllers, for the relay benchmark
- * (bench/relay.bench.ts), in the manner of bench/loadgen.ts: sockets bound and
+ * (bench/relay.bench.ts), in the manner of bench/programs/loadgen.ts: sockets bound and
  * byte templates built before the clock starts, one shared timer, no
  * per-message promises or encoding.
  *
@@ -35,7 +35,7 @@ import { messageHead, oscString } from '../src/osc/templates.js';
  * Under a parent with an IPC channel: reports `ready` (with the controllers' ports) once every
  * socket is bound, waits for `go`, sends WARMUP_S + SECONDS of traffic, waits for the last
  * arrivals (1 s at most), asks for the machine's pauses over the measured span (`measured`,
- * answered by `pauses`: bench/sentinel.ts), reports `done` with the results and exits. Only
+ * answered by `pauses`: bench/programs/sentinel.ts), reports `done` with the results and exits. Only
  * messages sent after the warm-up count for loss, throughput and latency; the latency is given
  * over all of them, and over those sent outside the machine's pauses (bench/pauses.ts).
  */

@@ -1,14 +1,14 @@
 import dgram from 'node:dgram';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { requestPort, type SdkLease } from '../src/sdk/request-port.js';
-import { messageHead, oscString } from '../src/osc/templates.js';
-import { bucketOf, HISTOGRAM_BUCKETS, percentiles, type Percentiles } from './histogram.js';
-import { monotonicMs, udpSocketDrops } from './procnet.js';
-import { nextWorkerMessage } from './threads.js';
+import { requestPort, type SdkLease } from '../../src/sdk/request-port.js';
+import { messageHead, oscString } from '../../src/osc/templates.js';
+import { bucketOf, HISTOGRAM_BUCKETS, percentiles, type Percentiles } from '../histogram.js';
+import { monotonicMs, udpSocketDrops } from '../procnet.js';
+import { nextWorkerMessage } from '../threads.js';
 
 /**
  * The plugins and the Atlas processor's meter stream for the meter fan-out benchmark
- * (bench/meters.bench.ts), in the manner of bench/telemetry.ts: sockets bound and templates
+ * (bench/meters.bench.ts), in the manner of bench/programs/telemetry.ts: sockets bound and templates
  * built before the clock starts, one sender thread, no per-message promises.
  *
  *   node meters.js COORDINATOR_PORT PLUGINS METERS PROCESSOR_ID SOURCE_HOST TEMPID_PREFIX
@@ -91,7 +91,7 @@ function runSender(plan: RoundPlan): void {
   socket.on('error', () => errors++);
   socket.bind({ port: 0, address: plan.sourceHost, exclusive: true }, () => socket.connect(plan.target, HOST, () => port.postMessage({ type: 'ready' })));
 
-  // As in bench/telemetry.ts: a send with no callback has its bytes in the kernel when it returns.
+  // As in bench/programs/telemetry.ts: a send with no callback has its bytes in the kernel when it returns.
   const sleeper = new Int32Array(new SharedArrayBuffer(4));
   port.once('message', () => {
     const t0 = now();

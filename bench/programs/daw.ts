@@ -1,4 +1,4 @@
-import { DeployedPlugin } from '../src/simulators/daw/deployed-plugin.js';
+import { DeployedPlugin } from '../../src/simulators/daw/deployed-plugin.js';
 
 /**
  * A DAW of deployed-style AIplayer instances in a process of its own, for the cold-start benchmark:
