@@ -1,3 +1,4 @@
+import { END_STATES } from '../../machines/lease.js';
 import { Option, type Command } from 'commander';
 import type { RmsAnswer, Silent } from '../routing/messages.js';
 import type { DecodedMessage, OscArg } from '../osc/codec.js';
@@ -44,7 +45,7 @@ export function registerRoutingCommands(program: Command, io: AdminIo = { stdout
     .action(async (flags: CommonFlags & { address?: string }) =>
       asController(io, flags, async (client, coordinator) => {
         const names = new Names((await coordinator.leases()).map(({ tempId, trackId }) => ({ tempId, trackId })));
-        client.on('lease', ({ tempId, state }) => (['released', 'expired', 'stolen', 'lapsed', 'failed'].includes(state) ? names.forget(tempId) : names.add(tempId, null)));
+        client.on('lease', ({ tempId, state }) => ((END_STATES as readonly string[]).includes(state) ? names.forget(tempId) : names.add(tempId, null)));
         client.on('track', ({ tempId, trackId }) => names.add(tempId, trackId));
         const wanted = flags.address === undefined ? undefined : globToRegExp(flags.address);
         client.on('traffic', (message) => {
