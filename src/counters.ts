@@ -49,6 +49,12 @@ export function createCounters() {
     routingErrors: 0,
     /** Calibration gathers answered. */
     gathers: 0,
+    /** Records the journal refused: each lease went on in memory. */
+    journalFailures: 0,
+    /** A lease machine's effect that threw: the lease went on; the error is logged. */
+    effectFailures: 0,
+    /** A lease machine that failed (a bug): its lease ended as failed, its port back in the pool. */
+    machineFailures: 0,
     /** `query_rms` sent by sweeps of the response ports and, at start, of the pool's bound ports. [PROTOCOL §16] */
     sweepsSent: 0,
     /** Instances found waiting at a response port with no request heard: each taken as its request. */

@@ -1,6 +1,6 @@
 import { argumentOffset } from '../osc/codec.js';
 import { oscString } from '../osc/templates.js';
-import { typeTags } from '../osc/wire.js';
+import { ADDRESS, TEMP_ID_MAX_LENGTH, TRACK_ID_MAX_LENGTH, typeTags, validateIdentityArg } from '../osc/wire.js';
 import { ROUTING_ADDRESS } from '../routing/messages.js';
 import type { Handler } from './hub.js';
 import { refuseController } from './routing.js';
@@ -8,6 +8,8 @@ import { refuseController } from './routing.js';
 /** JUCE's OSC stack reads these and no others (REFERENCE §1): anything else would be dropped by the plugin. */
 const JUCE_TYPES = 'ifsb';
 const TRACK_ASSIGNMENT = '/aiplayer/track_uuid_assignment';
+/** The coordinator's alone: a deployed plugin obeys any assignment, even bound, and moves off its port. [PROTOCOL §6] */
+const COORDINATOR_ONLY = new Set<string>([ADDRESS.port_assignment, ADDRESS.port_error]);
 
 /**
  * [PROTOCOL §13] `/coordinator/send ,ss... target address args...`: `address args...` to the
@@ -21,9 +23,14 @@ export const handleSend: Handler = (hub, message, datagram, source) => {
   if (target?.type !== 's' || address?.type !== 's' || !(address.value as string).startsWith('/')) {
     return refuse('bad_arguments', `${ROUTING_ADDRESS.send} expects ,ss... target address arguments...`);
   }
+  if (COORDINATOR_ONLY.has(address.value as string)) return refuse('forbidden', `${address.value as string} is the coordinator's alone: a plugin obeys any assignment, even bound`);
   const tags = typeTags(message.args).slice(2);
   const foreign = [...tags].find((tag) => !JUCE_TYPES.includes(tag));
   if (foreign !== undefined) return refuse('bad_arguments', `type "${foreign}" cannot reach a JUCE plugin: only i, f, s and b`);
+  const naming = address.value === TRACK_ASSIGNMENT && tags === 'ss';
+  // A trackID is learnt from this message: one the rules refuse is neither learnt nor delivered. [PROTOCOL Types]
+  const problem = naming ? (validateIdentityArg(message.args[2], 'tempID', TEMP_ID_MAX_LENGTH) ?? validateIdentityArg(message.args[3], 'trackID', TRACK_ID_MAX_LENGTH)) : undefined;
+  if (problem !== undefined) return refuse('bad_arguments', `${TRACK_ASSIGNMENT}: ${problem}`);
   const id = target.value as string;
   const targets = id === '*' ? [...hub.leases.bound()] : [hub.leases.resolve(id)].filter((lease) => lease !== undefined);
   if (targets.length === 0 && id !== '*') {
@@ -37,5 +44,5 @@ export const handleSend: Handler = (hub, message, datagram, source) => {
   for (const lease of targets) hub.send(bytes, lease.host, lease.port);
   hub.counters.sentToPlugins += targets.length;
   // ChattyChannels names a track this way: the coordinator learns it too. [PROTOCOL §13]
-  if (address.value === TRACK_ASSIGNMENT && tags === 'ss') hub.leases.setTrack(message.args[2]!.value as string, message.args[3]!.value as string);
+  if (naming) hub.leases.setTrack(message.args[2]!.value as string, message.args[3]!.value as string);
 };

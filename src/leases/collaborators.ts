@@ -52,7 +52,10 @@ export function leaseCollaborators(options: LeaseCollaboratorsOptions) {
     ledger,
     liveness,
     probes: new ProbeBook(clock, options.createNonce),
-    keeper: new LeaseKeeper(options.store, options.wallNow),
+    keeper: new LeaseKeeper(options.store, options.wallNow, (err, tempId) => {
+      counters.journalFailures++;
+      options.log('journal_failed', 'error', { err, tempId }, 'the journal refused a record: the lease goes on in memory');
+    }),
     offers: new Offers({ ledger, portCheck: options.portCheck, clock, counters, logger, lease: (tempId) => table.get(tempId) }),
     timers: new LeaseTimers(clock, liveness, (tempId, event) => table.get(tempId)?.actor.send(event)),
   };

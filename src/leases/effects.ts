@@ -31,6 +31,29 @@ type Args = { context: LeaseContext };
  * timers. Each is one small step the machine asked for; none decides anything.
  */
 export function leaseEffects(options: LeaseEffectsOptions): Actions {
+  return contained(options, effects(options));
+}
+
+/**
+ * Each effect, and no failure of one reaching its machine: an action that throws would stop the
+ * actor, and the lease with it, in silence. The lease goes on; the failure is counted and logged.
+ */
+function contained(options: LeaseEffectsOptions, actions: NonNullable<Actions>): Actions {
+  const wrapped: Record<string, (...args: never[]) => void> = {};
+  for (const [name, action] of Object.entries(actions) as unknown as Array<[string, (args: Args, params: never) => void]>) {
+    wrapped[name] = (args: Args, params: never) => {
+      try {
+        action(args, params);
+      } catch (err) {
+        options.counters.effectFailures++;
+        options.log(`effect ${name}`, 'error', { err, tempId: args.context.tempId }, `lease effect ${name} failed: the lease goes on`);
+      }
+    };
+  }
+  return wrapped as Actions;
+}
+
+function effects(options: LeaseEffectsOptions): NonNullable<Actions> {
   const { table, ledger, offers, probes, timers, keeper, send, counters } = options;
   // Every action runs for a lease that is in the table: it is added before its actor starts and removed when it ends.
   const lease = ({ context }: Args) => table.get(context.tempId)!;

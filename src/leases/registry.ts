@@ -179,13 +179,20 @@ export class LeaseRegistry extends EventEmitter<LeaseEvents> implements LeaseDir
     return true;
   }
 
-  /** The plugin took ChattyChannels' trackID. */
+  /** The plugin took ChattyChannels' trackID: a track names one lease, the latest to take it. [PROTOCOL §12] */
   setTrack(tempId: string, trackId: string): void {
     const lease = this.table.get(tempId);
     if (!lease || lease.trackId === trackId) return;
-    if (lease.trackId !== null) this.tracks.delete(lease.trackId);
+    const previous = this.table.get(this.tracks.get(trackId) ?? '');
+    if (previous && previous !== lease) this.nameTrack(previous, null);
+    this.nameTrack(lease, trackId);
+  }
+
+  /** The lease's trackID (null: none), written down if it is bound, and told. */
+  private nameTrack(lease: Lease, trackId: string | null): void {
+    if (lease.trackId !== null && this.tracks.get(lease.trackId) === lease.tempId) this.tracks.delete(lease.trackId);
     lease.trackId = trackId;
-    this.tracks.set(trackId, tempId);
+    if (trackId !== null) this.tracks.set(trackId, lease.tempId);
     if (lease.state === 'bound') this.options.keeper.keep(lease);
     this.emit('track', lease);
   }
@@ -210,7 +217,14 @@ export class LeaseRegistry extends EventEmitter<LeaseEvents> implements LeaseDir
         trackId: record.trackId,
         boundSince: record.boundAt,
       });
-      if (record.trackId !== null) this.tracks.set(record.trackId, lease.tempId);
+      if (record.trackId === null) continue;
+      // A journal of an older version may give one track to two leases: the one seen last keeps it.
+      const other = state.leases.get(this.tracks.get(record.trackId) ?? '');
+      if (other && other.lastSeen > record.lastSeen) lease.trackId = null;
+      else {
+        if (other) this.table.get(other.tempId)!.trackId = null;
+        this.tracks.set(record.trackId, lease.tempId);
+      }
     }
     logger.info({ leases: state.leases.size }, 'leases restored: verifying each by probe');
   }
@@ -374,11 +388,7 @@ export class LeaseRegistry extends EventEmitter<LeaseEvents> implements LeaseDir
     if (how.restoredPort === undefined) this.unverified.add(tempId);
     lease.actor.subscribe({
       next: (snapshot) => this.settle(lease, snapshot),
-      error: (err) => {
-        // One misbehaving lease ends itself, never the coordinator.
-        this.options.log('machine_failed', 'error', { tempId, err }, 'lease machine failed');
-        this.forget(lease);
-      },
+      error: (err) => this.broken(lease, err),
       complete: () => this.forget(lease),
     });
     lease.actor.start();
@@ -421,6 +431,25 @@ export class LeaseRegistry extends EventEmitter<LeaseEvents> implements LeaseDir
     if (state === 'bound' && wasState !== 'bound') this.unverified.delete(lease.tempId);
     this.outcomes.settled(lease, wasState, snapshot);
     this.emit('change', lease, wasState, wasPort);
+  }
+
+  /**
+   * Its machine failed (a bug: effects never throw into it): the lease cannot go on, and it ends
+   * as a failed one does, out loud: its port back to the pool, its record dropped, everyone told.
+   */
+  private broken(lease: Lease, err: unknown): void {
+    const { counters, ledger, keeper } = this.options;
+    counters.machineFailures++;
+    this.options.log('machine_failed', 'error', { tempId: lease.tempId, err }, 'lease machine failed: the lease ends, its port back in the pool');
+    const wasState = lease.state;
+    const wasPort = lease.port;
+    ledger.giveBack(lease.tempId, lease.port);
+    keeper.unbound(lease.tempId, 'failed');
+    lease.state = 'failed';
+    lease.port = -1;
+    this.emit('change', lease, wasState, wasPort);
+    this.emit('failed', { tempId: lease.tempId, code: 'retries_exhausted', detail: 'its lease machine failed' });
+    this.forget(lease);
   }
 
   private forget(lease: Lease): void {

@@ -15,7 +15,8 @@ export function announceLeases(leases: LeaseDirectory, controllers: Controllers)
     const state = isEnded(lease.state) ? lease.state : shownState(lease);
     controllers.forward(leaseEvent(lease.tempId, lease.port >= 0 ? lease.port : wasPort, state));
   });
+  // A lease that lost its track to a newer one is told with an empty trackID.
   leases.on('track', (lease: Lease) => {
-    if (controllers.size > 0 && lease.trackId !== null) controllers.forward(trackEvent(lease.tempId, lease.trackId));
+    if (controllers.size > 0) controllers.forward(trackEvent(lease.tempId, lease.trackId ?? ''));
   });
 }

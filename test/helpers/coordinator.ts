@@ -36,6 +36,7 @@ export const RANGES = {
   sweepResponses: [23900, 23949],
   cliResponses: [23950, 23959],
   extraPorts: [23810, 23859],
+  guards: [23860, 23899],
 } as const satisfies Record<string, readonly [number, number]>;
 
 const open: Coordinator[] = [];

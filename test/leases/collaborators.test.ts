@@ -4,6 +4,7 @@ import { leaseMachine, requestLifetimeMs } from '../../machines/lease.js';
 import { createCounters } from '../../src/counters.js';
 import { leaseCollaborators } from '../../src/leases/collaborators.js';
 import { leaseEffects, refuse } from '../../src/leases/effects.js';
+import type { LeaseStore } from '../../src/leases/persistence/keeper.js';
 import { LeaseRegistry } from '../../src/leases/registry.js';
 import { checkDurationMs, preferredPort, restoredLifetimeMs } from '../../src/leases/rules.js';
 import { silentLogger } from '../../src/log.js';
@@ -34,11 +35,12 @@ const SETTINGS: CoordinatorSettings = {
 };
 
 /** The lease core as src/main.ts builds it, with a fake edge: what it sends is recorded, time is simulated. */
-function build(settings: Partial<CoordinatorSettings> = {}, heldElsewhere: number[] = []) {
+function build(settings: Partial<CoordinatorSettings> = {}, heldElsewhere: number[] = [], edges: { store?: LeaseStore; failSend?: () => boolean } = {}) {
   const clock = new SimulatedClock();
   const sent: Sent[] = [];
   let nonces = 0;
   const send = (bytes: Uint8Array, host: string, port: number) => {
+    if (edges.failSend?.()) throw new Error('the socket is gone');
     const decoded = decodeDatagram(bytes);
     if (!decoded.ok) throw new Error('sent a malformed datagram');
     for (const m of decoded.messages) sent.push({ address: m.address, values: m.args.map((a) => a.value), to: `${host}:${port}` });
@@ -49,7 +51,7 @@ function build(settings: Partial<CoordinatorSettings> = {}, heldElsewhere: numbe
     ownPort: 9999,
     send,
     portCheck: async (ports) => new Set(ports.filter((port) => heldElsewhere.includes(port))),
-    store: undefined,
+    store: edges.store,
     clock,
     wallNow: () => 1_800_000_000_000 + clock.now(),
     createNonce: () => `nonce-${++nonces}`,
@@ -226,6 +228,57 @@ describe('lease core with fake edges: time on a SimulatedClock', () => {
     c.clock.increment(300);
     expect(c.leases.get('second')).toBeUndefined();
     expect(c.counters.lapsed).toBe(2);
+  });
+});
+
+describe('lease core with fake edges: no failure forgets a lease', () => {
+  const bind = async (c: ReturnType<typeof build>, tempId: string) => {
+    await c.request(tempId);
+    const [offer] = c.take();
+    c.confirm(tempId, offer!.values[1] as number);
+    const [probe] = c.take();
+    c.answer(probe!.values[0] as string, tempId);
+  };
+
+  it('a journal that refuses every record: the lease is bound and stays, the pool balances, the failure is counted', async () => {
+    const store: LeaseStore = {
+      put: () => {
+        throw new Error('refusing to journal an invalid lease');
+      },
+      drop: () => {
+        throw new Error('disk gone');
+      },
+    };
+    const c = build({}, [], { store });
+    await bind(c, 'p1');
+    expect(c.leases.get('p1')?.state).toBe('bound');
+    // Its liveness passes write it down again: each refused, none ending it.
+    for (let n = 0; n < 3; n++) {
+      c.clock.increment(1000);
+      const [probe] = c.take();
+      c.answer(probe!.values[0] as string, 'p1');
+    }
+    expect(c.leases.get('p1')?.state).toBe('bound');
+    expect(c.counters.journalFailures).toBeGreaterThanOrEqual(4);
+    expect(c.leases.checkInvariants()).toEqual([]);
+    expect(c.leases.release('p1')).toBe(true);
+    expect(c.leases.pool.free).toBe(c.leases.pool.size);
+  });
+
+  it('an effect that throws (the socket gone): the lease goes on, and the failure is counted', async () => {
+    let failing = false;
+    const c = build({}, [], { failSend: () => failing });
+    await bind(c, 'p1');
+    failing = true;
+    c.clock.increment(1000);
+    expect(c.counters.effectFailures).toBe(1);
+    failing = false;
+    // The unsent probe times out like a lost one: the next goes out, and is answered.
+    c.clock.increment(50);
+    const [probe] = c.take();
+    c.answer(probe!.values[0] as string, 'p1');
+    expect(c.leases.get('p1')?.state).toBe('bound');
+    expect(c.leases.checkInvariants()).toEqual([]);
   });
 });
 

@@ -24,6 +24,8 @@ export class LeaseKeeper {
   constructor(
     private readonly store: LeaseStore | undefined,
     private readonly wallNow: () => number,
+    /** The store refused a record: told, and the lease goes on in memory as it was. */
+    private readonly onStoreError: (err: unknown, tempId: string) => void = () => {},
   ) {}
 
   lastPort(tempId: string): number | undefined {
@@ -42,7 +44,7 @@ export class LeaseKeeper {
   keep(lease: Lease): void {
     this.remember(lease.tempId, lease.port);
     this.kept.set(lease.tempId, lease.port);
-    this.store?.put({
+    this.write(lease.tempId, () => this.store?.put({
       tempId: lease.tempId,
       port: lease.port,
       endpoint: lease.endpoint ? { host: lease.endpoint.host, port: lease.endpoint.port } : null,
@@ -50,7 +52,7 @@ export class LeaseKeeper {
       trackId: lease.trackId,
       boundAt: lease.boundSince ?? this.wallNow(),
       lastSeen: this.wallNow(),
-    });
+    }));
   }
 
   /** The lease is no longer bound where it was written down (released, expired, stolen, moved...). */
@@ -58,7 +60,16 @@ export class LeaseKeeper {
     const port = this.kept.get(tempId);
     if (port === undefined) return;
     this.kept.delete(tempId);
-    this.store?.drop(tempId, port, reason);
+    this.write(tempId, () => this.store?.drop(tempId, port, reason));
+  }
+
+  /** A failure to write down never reaches the lease: the journal is its record, not its life. */
+  private write(tempId: string, record: () => void): void {
+    try {
+      record();
+    } catch (err) {
+      this.onStoreError(err, tempId);
+    }
   }
 
   private remember(tempId: string, port: number): void {

@@ -1,0 +1,120 @@
+import dgram from 'node:dgram';
+import { afterEach, describe, expect, it } from 'vitest';
+import { oscString } from '../../src/osc/templates.js';
+import { ADDRESS } from '../../src/osc/wire.js';
+import { RANGES, testCoordinator } from '../helpers/coordinator.js';
+import { ManualPlugin } from '../helpers/manual-plugin.js';
+import { i, Peer, s, values } from '../helpers/peer.js';
+import { testDataDir } from '../helpers/temp-dir.js';
+
+/** Defects an adversarial run found in routing (issue 15): each test failed before its fix. */
+
+const RANGE = RANGES.guards;
+const closers: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  await Promise.all(closers.splice(0).map((close) => close()));
+});
+
+async function controller(coordinatorPort: number): Promise<Peer> {
+  const peer = await Peer.bind();
+  closers.push(() => peer.close());
+  peer.send(coordinatorPort, '/coordinator/subscribe');
+  await peer.next('/coordinator/subscribed');
+  return peer;
+}
+
+async function plugin(tempId: string, coordinatorPort: number): Promise<ManualPlugin> {
+  const p = await ManualPlugin.create(tempId, coordinatorPort);
+  closers.push(() => p.close());
+  await p.handshake();
+  await expect.poll(() => p.probes).toBeGreaterThan(0);
+  return p;
+}
+
+/** Datagrams arriving on a plugin's leased port other than the coordinator's probes. */
+function receivedOn(p: ManualPlugin): Buffer[] {
+  const raw: Buffer[] = [];
+  (p as unknown as { receiver: dgram.Socket }).receiver.on('message', (data) => {
+    if (!data.subarray(0, ADDRESS.query_rms.length).equals(Buffer.from(ADDRESS.query_rms))) raw.push(data);
+  });
+  return raw;
+}
+
+/** `/coordinator/send ,ssss target /aiplayer/track_uuid_assignment tempID trackID`, the trackID as raw bytes. */
+function nameTrack(target: string, tempId: string, trackId: Buffer): Buffer {
+  const padded = Buffer.concat([trackId, Buffer.alloc(4 - (trackId.length % 4))]);
+  return Buffer.concat([oscString('/coordinator/send'), oscString(',ssss'), oscString(target), oscString('/aiplayer/track_uuid_assignment'), oscString(tempId), padded]);
+}
+
+/** Resolves once the coordinator has handled what `peer` sent before: its status reply comes after. */
+async function handled(peer: Peer, port: number): Promise<void> {
+  peer.send(port, '/coordinator/status', s('after'));
+  await peer.next('/coordinator/reply');
+}
+
+describe('leases destroyed through a controller', () => {
+  it.each([
+    ['empty', Buffer.alloc(0), 'trackID is empty'],
+    ['over 128 characters', Buffer.from('T'.repeat(129)), 'trackID longer than 128 characters'],
+    ['a control character', Buffer.from('TR\u00071'), 'trackID has non-printable characters'],
+    ['invalid UTF-8', Buffer.from([0x54, 0x52, 0xff, 0x31]), 'trackID is not valid UTF-8'],
+  ])('a trackID that is %s is refused: never learnt, never delivered, and the lease lives on', async (_, trackId, reason) => {
+    const c = await testCoordinator(RANGE, { livenessIntervalMs: 50, probeTimeoutMs: 200 });
+    const p = await plugin('named-1', c.port);
+    const arrived = receivedOn(p);
+    const chatty = await controller(c.port);
+    await chatty.sendRaw(c.port, nameTrack('named-1', 'named-1', trackId));
+    const error = await chatty.next('/coordinator/error');
+    expect(values(error)).toEqual(['bad_arguments', `/aiplayer/track_uuid_assignment: ${reason}`, '/coordinator/send']);
+    expect(c.leases.view('named-1')?.trackId).toBeNull();
+    // Liveness passes come and go (each would have written the bad trackID down): the lease stays.
+    const probes = p.probes;
+    await expect.poll(() => p.probes).toBeGreaterThan(probes + 3);
+    expect(c.leases.view('named-1')).toMatchObject({ state: 'bound', trackId: null });
+    expect(arrived).toEqual([]);
+    expect(c.stats().counters).toMatchObject({ journalFailures: 0, effectFailures: 0, machineFailures: 0 });
+  });
+
+  it('a trackID belongs to one lease: the latest to take it; the one before loses it, told and written down', async () => {
+    const dataDir = testDataDir('guards');
+    const c = await testCoordinator(RANGE, { dataDir });
+    const [first, second] = [await plugin('first', c.port), await plugin('second', c.port)];
+    const chatty = await controller(c.port);
+    chatty.send(c.port, '/coordinator/send', s('first'), s('/aiplayer/track_uuid_assignment'), s('first'), s('TR1'));
+    expect(values(await chatty.next('/coordinator/track'))).toEqual(['first', 'TR1']);
+    chatty.send(c.port, '/coordinator/send', s('second'), s('/aiplayer/track_uuid_assignment'), s('second'), s('TR1'));
+    expect(values(await chatty.next('/coordinator/track'))).toEqual(['first', '']);
+    expect(values(await chatty.next('/coordinator/track'))).toEqual(['second', 'TR1']);
+    expect(c.leases.view('first')?.trackId).toBeNull();
+    expect(c.leases.find('TR1')?.tempId).toBe('second');
+
+    // After a restart, the journal says the same.
+    const port = c.port;
+    await c.close();
+    const again = await testCoordinator(RANGE, { dataDir, port });
+    expect(again.leases.view('first')?.trackId).toBeNull();
+    expect(again.leases.view('second')?.trackId).toBe('TR1');
+    // The second gone, TR1 names nobody: not the first, either.
+    second.sender.send(port, ADDRESS.release, s('second'));
+    await expect.poll(() => again.leases.view('second')).toBeUndefined();
+    const other = await Peer.bind();
+    closers.push(() => other.close());
+    other.send(port, '/coordinator/send', s('TR1'), s('/aiplayer/stop_tone'));
+    expect(values(await other.next('/coordinator/error'))).toEqual(['unknown_target', 'no plugin is known as TR1', '/coordinator/send']);
+    expect(first.port).toBeGreaterThan(0);
+  });
+
+  it.each([ADDRESS.port_assignment, ADDRESS.port_error])('%s is the coordinator\'s alone: refused, and the plugin stays where it is', async (address) => {
+    const c = await testCoordinator(RANGE);
+    const p = await plugin('stays-1', c.port);
+    const arrived = receivedOn(p);
+    const chatty = await controller(c.port);
+    chatty.send(c.port, '/coordinator/send', s('stays-1'), s(address), s('stays-1'), i(RANGE[1]), s('assigned'));
+    const [code, detail] = values(await chatty.next('/coordinator/error'));
+    expect(code).toBe('forbidden');
+    expect(detail).toContain(`${address} is the coordinator's alone`);
+    await handled(chatty, c.port);
+    expect(arrived).toEqual([]);
+    expect(c.leases.view('stays-1')).toMatchObject({ state: 'bound', port: p.port });
+  });
+});
