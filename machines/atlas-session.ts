@@ -25,6 +25,8 @@ export interface SessionSettings {
   batchSize: number;
   /** Wait between two batches, so the device is never flooded. */
   batchPaceMs: number;
+  /** How long a link must stay up before its failures are forgotten and the backoff starts over. */
+  stableMs: number;
 }
 
 export interface SessionInput {
@@ -36,11 +38,9 @@ export interface SessionInput {
 export interface SessionContext {
   settings: SessionSettings;
   jitterSeed: number;
-  /** Parameters to keep subscribed, in the order they were asked for. */
-  wanted: string[];
-  /** Parameters subscribed on the current connection. */
-  sent: string[];
-  /** Reconnect attempts since the link was last proven alive: drives the backoff. */
+  /** What is wanted, what the device has, and what is still to send: each change O(1). */
+  params: ParamSync;
+  /** Reconnect attempts since the link last stayed up `stableMs`: drives the backoff. */
   failures: number;
   /** Why the link went down last, for the log and the status. */
   downReason: string | undefined;
@@ -61,16 +61,70 @@ export interface Batch {
   params: string[];
 }
 
-/** The next batch to send, unsubscribes first; undefined when the device has exactly what is wanted. */
-export function nextBatch(context: Pick<SessionContext, 'wanted' | 'sent' | 'settings'>): Batch | undefined {
-  const { wanted, sent, settings } = context;
-  const wantedSet = new Set(wanted);
-  const stale = sent.filter((param) => !wantedSet.has(param));
-  if (stale.length > 0) return { method: 'unsub', params: stale.slice(0, settings.batchSize) };
-  const sentSet = new Set(sent);
-  const fresh = wanted.filter((param) => !sentSet.has(param));
-  if (fresh.length > 0) return { method: 'sub', params: fresh.slice(0, settings.batchSize) };
-  return undefined;
+/**
+ * The parameters wanted, those the device has on this connection, and those still to send either
+ * way, kept so that each want, unwant and batch costs O(1) per parameter, however many there are:
+ * a flood of new ones stays linear. A mutable book in the machine's context (nothing compares its
+ * snapshots); pure, like the machine. Sets keep the order params were asked for.
+ */
+export class ParamSync {
+  private readonly wanted = new Set<string>();
+  private readonly onDevice = new Set<string>();
+  private readonly toSubscribe = new Set<string>();
+  private readonly toUnsubscribe = new Set<string>();
+
+  want(param: string): void {
+    if (this.wanted.has(param)) return;
+    this.wanted.add(param);
+    if (!this.toUnsubscribe.delete(param) && !this.onDevice.has(param)) this.toSubscribe.add(param);
+  }
+
+  unwant(param: string): void {
+    if (!this.wanted.delete(param)) return;
+    this.toSubscribe.delete(param);
+    if (this.onDevice.has(param)) this.toUnsubscribe.add(param);
+  }
+
+  get inSync(): boolean {
+    return this.toSubscribe.size === 0 && this.toUnsubscribe.size === 0;
+  }
+
+  /** The next batch to send, unsubscribes first; undefined when the device has exactly what is wanted. */
+  next(batchSize: number): Batch | undefined {
+    if (this.toUnsubscribe.size > 0) return { method: 'unsub', params: first(this.toUnsubscribe, batchSize) };
+    if (this.toSubscribe.size > 0) return { method: 'sub', params: first(this.toSubscribe, batchSize) };
+    return undefined;
+  }
+
+  /** The batch went to the device. */
+  sent({ method, params }: Batch): void {
+    for (const param of params) {
+      if (method === 'sub') {
+        this.toSubscribe.delete(param);
+        this.onDevice.add(param);
+      } else {
+        this.toUnsubscribe.delete(param);
+        this.onDevice.delete(param);
+      }
+    }
+  }
+
+  /** The connection is gone, and the device forgot everything with it: all that is wanted is to send again. */
+  forgotten(): void {
+    this.onDevice.clear();
+    this.toUnsubscribe.clear();
+    this.toSubscribe.clear();
+    for (const param of this.wanted) this.toSubscribe.add(param);
+  }
+}
+
+function first(params: ReadonlySet<string>, count: number): string[] {
+  const taken: string[] = [];
+  for (const param of params) {
+    if (taken.length === count) break;
+    taken.push(param);
+  }
+  return taken;
 }
 
 /** Golden-ratio steps spread successive jitters evenly over [0, 1) from any seed. */
@@ -83,14 +137,14 @@ export function backoffDelayMs(settings: SessionSettings, failures: number, jitt
   return Math.round(base * (1 - settings.jitterRatio * jitter));
 }
 
+const nextBatch = ({ context }: { context: SessionContext }) => context.params.next(context.settings.batchSize)!;
+
 const sendNextBatch = [
-  { type: 'sendBatch', params: ({ context }: { context: SessionContext }) => nextBatch(context)! },
+  { type: 'sendBatch', params: nextBatch },
   assign<SessionContext, SessionEvent, undefined, SessionEvent, never>({
-    sent: ({ context }) => {
-      const batch = nextBatch(context)!;
-      if (batch.method === 'sub') return [...context.sent, ...batch.params];
-      const gone = new Set(batch.params);
-      return context.sent.filter((param) => !gone.has(param));
+    params: ({ context }) => {
+      context.params.sent(nextBatch({ context }));
+      return context.params;
     },
   }),
 ] as const;
@@ -110,7 +164,7 @@ export const atlasSessionMachine = setup({
     reportDown: (_, _params: { reason: string; retryInMs: number }) => {},
   },
   guards: {
-    inSync: ({ context }) => nextBatch(context) === undefined,
+    inSync: ({ context }) => context.params.inSync,
   },
   delays: {
     connectTimeout: ({ context }) => context.settings.connectTimeoutMs,
@@ -118,14 +172,14 @@ export const atlasSessionMachine = setup({
     keepaliveTimeout: ({ context }) => context.settings.keepaliveTimeoutMs,
     batchPace: ({ context }) => context.settings.batchPaceMs,
     reconnectDelay: ({ context }) => backoffDelayMs(context.settings, context.failures, context.jitterSeed),
+    linkStable: ({ context }) => context.settings.stableMs,
   },
 }).createMachine({
   id: 'atlasSession',
   context: ({ input }) => ({
     settings: input.settings,
     jitterSeed: input.jitterSeed,
-    wanted: [],
-    sent: [],
+    params: new ParamSync(),
     failures: 0,
     downReason: undefined,
   }),
@@ -133,11 +187,19 @@ export const atlasSessionMachine = setup({
   on: {
     WANT: {
       actions: assign({
-        wanted: ({ context, event }) => (context.wanted.includes(event.param) ? context.wanted : [...context.wanted, event.param]),
+        params: ({ context, event }) => {
+          context.params.want(event.param);
+          return context.params;
+        },
       }),
     },
     UNWANT: {
-      actions: assign({ wanted: ({ context, event }) => context.wanted.filter((param) => param !== event.param) }),
+      actions: assign({
+        params: ({ context, event }) => {
+          context.params.unwant(event.param);
+          return context.params;
+        },
+      }),
     },
     STOP: '.stopped',
   },
@@ -175,7 +237,7 @@ export const atlasSessionMachine = setup({
           states: {
             probing: {
               entry: 'sendKeepAlive',
-              on: { KEEPALIVE_ANSWERED: { target: 'idle', actions: assign({ failures: 0 }) } },
+              on: { KEEPALIVE_ANSWERED: 'idle' },
               after: {
                 keepaliveTimeout: {
                   target: '#atlasSession.backoff',
@@ -184,6 +246,17 @@ export const atlasSessionMachine = setup({
               },
             },
             idle: { after: { keepaliveInterval: 'probing' } },
+          },
+        },
+        /**
+         * A device that answers, then resets, must not be reconnected every second forever: its
+         * failures are forgotten only once the link has stayed up `stableMs`.
+         */
+        stability: {
+          initial: 'proving',
+          states: {
+            proving: { after: { linkStable: { target: 'proven', actions: assign({ failures: 0 }) } } },
+            proven: {},
           },
         },
         /** Subscriptions wanted or dropped while connected follow at the same pace as the first ones. */
@@ -201,7 +274,12 @@ export const atlasSessionMachine = setup({
     },
     backoff: {
       entry: [
-        assign({ sent: [] }),
+        assign({
+          params: ({ context }) => {
+            context.params.forgotten();
+            return context.params;
+          },
+        }),
         {
           type: 'reportDown',
           params: ({ context }) => ({

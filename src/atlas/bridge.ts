@@ -53,6 +53,10 @@ const WARN_INTERVAL_MS = 10_000;
 const BATCH_SIZE = 16;
 const BATCH_PACE_MS = 20;
 const JITTER_RATIO = 0.2;
+/** Processors at once, meters one consumer may want, parameters one processor is asked for. [PROTOCOL §15] */
+export const MAX_PROCESSORS = 32;
+export const MAX_METERS_PER_CONSUMER = 64;
+export const MAX_PARAMS_PER_PROCESSOR = 256;
 
 interface Processor {
   config: AtlasProcessor;
@@ -73,6 +77,7 @@ export class AtlasBridge {
   private readonly counters = createAtlasCounters();
   private readonly log;
   private readonly warn: Warn;
+  private readonly note: Warn;
   private readonly session: SessionSettings;
   private meters: Promise<MeterSocket> | undefined;
   /** The meter socket once open, for the synchronous status. */
@@ -83,6 +88,7 @@ export class AtlasBridge {
     const { settings, leases, controllers, send, clock, logger } = options;
     this.log = createRateLimitedLog(logger, WARN_INTERVAL_MS, clock);
     this.warn = (kind, details, message) => this.log(kind, 'warn', details, message);
+    this.note = (kind, details, message) => this.log(kind, 'info', details, message);
     this.session = {
       connectTimeoutMs: settings.connectTimeoutMs,
       keepaliveMs: settings.keepaliveMs,
@@ -92,6 +98,7 @@ export class AtlasBridge {
       jitterRatio: JITTER_RATIO,
       batchSize: BATCH_SIZE,
       batchPaceMs: BATCH_PACE_MS,
+      stableMs: settings.linkStableMs,
     };
     this.subscriptions = new SubscriptionTable({ leases, controllers, send, clock, counters: this.counters, warn: this.warn });
     leases.on('change', (lease) => {
@@ -104,7 +111,10 @@ export class AtlasBridge {
   async start(): Promise<void> {
     const { processors, meters } = this.options.settings;
     for (const processor of processors) await this.addProcessor(processor);
-    for (const { processor, param, to } of meters) this.subscribe(plugin(to), processor, param);
+    for (const { processor, param, to } of meters) {
+      const refused = this.subscribe(plugin(to), processor, param);
+      if (refused !== undefined) this.options.logger.warn({ processor, param, to }, `atlas: standing mapping refused: ${refused}`);
+    }
   }
 
   /** Throws on a duplicate id or host, a host that is not an IPv4 address, or a bad port. */
@@ -112,13 +122,15 @@ export class AtlasBridge {
     const meters = await this.openMeters();
     const { id, host, tcpPort } = config;
     if (this.processors.has(id)) throw new Error(`Atlas processor "${id}" already exists`);
+    if (this.processors.size >= MAX_PROCESSORS) throw new Error(`Atlas processor "${id}": there are ${MAX_PROCESSORS} processors already, the most at once`);
     if (!isIPv4(host)) throw new Error(`Atlas processor "${id}": host "${host}" is not an IPv4 address`);
     if (!Number.isInteger(tcpPort) || tcpPort < 1 || tcpPort > 65_535) throw new Error(`Atlas processor "${id}": bad TCP port ${tcpPort}`);
     const clash = [...this.processors.values()].find((p) => p.config.host === host);
     if (clash) throw new Error(`Atlas processor "${id}": host ${host} is already processor "${clash.config.id}"`);
     const { clock, logger, random = Math.random } = this.options;
     const session = new AtlasSession({
-      ...{ id, host, tcpPort, settings: this.session, jitterSeed: random(), clock, logger, warn: this.warn, counters: this.counters },
+      ...{ id, host, tcpPort, settings: this.session, jitterSeed: random(), clock, logger, warn: this.warn, note: this.note, counters: this.counters },
+      maxUnansweredBytes: this.options.settings.maxUnansweredBytes,
       device: this.subscriptions.deviceOf(id),
       onUpdate: (param, value) => this.subscriptions.deliver(id, param, value),
     });
@@ -141,10 +153,20 @@ export class AtlasBridge {
     return this.processors.has(processorId);
   }
 
-  /** The first consumer of a (processor, param) subscribes on the device; more consumers share it. */
-  subscribe(consumer: string, processorId: string, param: string): void {
+  /**
+   * The first consumer of a (processor, param) subscribes on the device; more consumers share it.
+   * Returns why not, when a cap says no: a flood must not grow the tables or the device's list.
+   */
+  subscribe(consumer: string, processorId: string, param: string): string | undefined {
     const { session } = this.processorOf(processorId);
-    if (this.subscriptions.add(consumer, processorId, param)) session.want(param);
+    const { subscriptions } = this;
+    if (subscriptions.has(consumer, processorId, param)) return undefined;
+    if (subscriptions.countOfConsumer(consumer) >= MAX_METERS_PER_CONSUMER) return `a consumer may want ${MAX_METERS_PER_CONSUMER} meters at most`;
+    if (!subscriptions.get(processorId, param) && subscriptions.countOf(processorId) >= MAX_PARAMS_PER_PROCESSOR) {
+      return `processor "${processorId}" is asked for ${MAX_PARAMS_PER_PROCESSOR} parameters already, the most it is asked for`;
+    }
+    if (subscriptions.add(consumer, processorId, param)) session.want(param);
+    return undefined;
   }
 
   /** The last consumer leaving unsubscribes on the device. */

@@ -11,6 +11,12 @@ export function createAtlasCounters() {
     updates: 0,
     /** Values for a parameter nobody subscribes to (any longer): dropped. */
     unwantedUpdates: 0,
+    /** Meter readings outside -80..0 dB, clamped; values no float32 can hold, dropped. */
+    outOfRange: 0,
+    /** Lines past the most read from one datagram: dropped unread. */
+    droppedLines: 0,
+    /** Updates past a processor's most per second: dropped. */
+    droppedUpdates: 0,
   };
 }
 

@@ -15,6 +15,11 @@ export interface MeterSink {
   keepAliveAnswered(processorId: string): void;
 }
 
+/** Objects read from one datagram: a real one holds a handful; past this the rest is dropped unread. */
+export const MAX_LINES_PER_DATAGRAM = 64;
+/** Updates taken from one processor per second (20 meters at 50 Hz are 1,000): past this they are dropped. */
+export const MAX_UPDATES_PER_SECOND = 5000;
+
 export interface MeterSocketOptions {
   host: string;
   port: number;
@@ -48,6 +53,8 @@ export class MeterSocket {
   private socket: dgram.Socket | undefined;
   /** The processor id at each source address. */
   private readonly processors = new Map<string, string>();
+  /** Each processor's updates in the current second: [second, count]. */
+  private readonly budgets = new Map<string, [number, number]>();
   private state: MeterSocketStatus;
   private retry: unknown;
   private closed = false;
@@ -69,7 +76,9 @@ export class MeterSocket {
   }
 
   unroute(address: string): void {
+    const processorId = this.processors.get(address);
     this.processors.delete(address);
+    if (processorId !== undefined) this.budgets.delete(processorId);
   }
 
   status(): MeterSocketStatus {
@@ -81,6 +90,17 @@ export class MeterSocket {
     if (this.retry !== undefined) this.options.clock.clearTimeout(this.retry);
     if (this.socket) await closeSocket(this.socket);
     this.socket = undefined;
+  }
+
+  /** The processor's count of updates in `second`, started over when a new second begins. */
+  private budgetOf(processorId: string, second: number): [number, number] {
+    let budget = this.budgets.get(processorId);
+    if (!budget) this.budgets.set(processorId, (budget = [second, 0]));
+    else if (budget[0] !== second) {
+      budget[0] = second;
+      budget[1] = 0;
+    }
+    return budget;
   }
 
   private async bind(): Promise<void> {
@@ -112,7 +132,7 @@ export class MeterSocket {
   }
 
   private receive(datagram: Buffer, address: string): void {
-    const { counters, warn, sink } = this.options;
+    const { counters, warn, sink, clock } = this.options;
     counters.datagrams++;
     const processorId = this.processors.get(address);
     if (processorId === undefined) {
@@ -120,7 +140,14 @@ export class MeterSocket {
       warn('unknown-source', { address }, 'atlas: dropped a datagram from an address no processor is configured at');
       return;
     }
-    for (const line of datagramLines(datagram)) {
+    const lines = datagramLines(datagram);
+    if (lines.length > MAX_LINES_PER_DATAGRAM) {
+      counters.droppedLines += lines.length - MAX_LINES_PER_DATAGRAM;
+      warn(`packed:${address}`, { address, lines: lines.length }, `atlas: a datagram of more than ${MAX_LINES_PER_DATAGRAM} objects: the rest dropped`);
+      lines.length = MAX_LINES_PER_DATAGRAM;
+    }
+    const budget = this.budgetOf(processorId, Math.floor(clock.now() / 1000));
+    for (const line of lines) {
       const parsed = parseLine(line);
       if (!parsed.ok) {
         counters.badLines++;
@@ -132,7 +159,8 @@ export class MeterSocket {
       if (message.kind !== 'values' && message.kind !== 'result') continue;
       for (const { param, value } of message.values) {
         if (param === KEEPALIVE_PARAM) sink.keepAliveAnswered(processorId);
-        else sink.deliver(processorId, param, value);
+        else if (budget[1]++ < MAX_UPDATES_PER_SECOND) sink.deliver(processorId, param, value);
+        else counters.droppedUpdates++;
       }
     }
   }

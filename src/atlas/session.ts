@@ -22,7 +22,11 @@ export interface AtlasSessionOptions {
   clock: Clock;
   logger: Logger;
   warn: Warn;
+  /** Routine news (a link up), told at a bounded rate like a warning: a device that resets often must not flood the log. */
+  note: Warn;
   counters: AtlasCounters;
+  /** Bytes written with no word back on TCP, past which the device is taken for not reading and the link is dropped. */
+  maxUnansweredBytes: number;
   /** Where what the device says of this processor's subscriptions is kept. */
   device: DeviceStates;
   /** A value that came on TCP (meters come by UDP, straight to the subscription table). */
@@ -46,17 +50,21 @@ export class AtlasSession {
   private nextId = 1;
   private readonly inflight = new Map<Id, Batch>();
   private connects = 0;
+  /** Bytes written since the device last sent anything on TCP. */
+  private unanswered = 0;
+  /** Why this session dropped the link itself, when it did. */
+  private dropped: string | undefined;
 
   constructor(options: AtlasSessionOptions) {
     this.options = options;
-    const { id, settings, jitterSeed, clock, logger } = options;
+    const { id, settings, jitterSeed, clock } = options;
     const machine = atlasSessionMachine.provide({
       actions: {
         openConnection: () => this.open(),
         closeConnection: () => this.close(),
         sendBatch: (_, batch) => this.sendBatch(batch),
         sendKeepAlive: () => this.write(KEEPALIVE_REQUEST),
-        reportConnected: () => logger.info({ processor: id }, 'atlas: connected'),
+        reportConnected: () => options.note(`connected:${id}`, { processor: id }, 'atlas: connected'),
         reportDown: (_, { reason, retryInMs }) =>
           options.warn(`down:${id}`, { processor: id, reason, retryInMs }, 'atlas: link down, reconnecting'),
       },
@@ -114,6 +122,8 @@ export class AtlasSession {
     const socket = net.createConnection({ host, port: tcpPort });
     const splitter = new LineSplitter();
     let failure: string | undefined;
+    this.unanswered = 0;
+    this.dropped = undefined;
     this.socket = socket;
     socket.setNoDelay(true);
     socket.on('connect', () => {
@@ -123,6 +133,7 @@ export class AtlasSession {
     });
     socket.on('data', (chunk: Buffer) => {
       if (socket !== this.socket) return;
+      this.unanswered = 0;
       const overlong = splitter.overlong;
       for (const line of splitter.push(chunk)) {
         const parsed = parseLine(line);
@@ -144,7 +155,7 @@ export class AtlasSession {
     socket.on('close', () => {
       if (socket !== this.socket) return;
       this.forgetConnection();
-      this.actor.send({ type: 'CLOSED', reason: failure ?? 'closed by the device' });
+      this.actor.send({ type: 'CLOSED', reason: this.dropped ?? failure ?? 'closed by the device' });
     });
   }
 
@@ -172,8 +183,18 @@ export class AtlasSession {
   }
 
   private write(line: string): void {
-    if (this.socket && !this.socket.destroyed) this.socket.write(line);
+    const socket = this.socket;
+    if (!socket || socket.destroyed) return;
+    // A device that reads nothing would have writes queue without bound: it answers every batch and keep-alive on TCP.
+    this.unanswered += Buffer.byteLength(line);
+    if (this.unanswered > this.options.maxUnansweredBytes) {
+      this.dropped = `the device reads nothing: ${this.unanswered} bytes sent with no answer`;
+      socket.destroy();
+      return;
+    }
+    socket.write(line);
   }
+
 
   private acknowledged(id: Id | undefined): void {
     const batch = id === undefined ? undefined : this.inflight.get(id);

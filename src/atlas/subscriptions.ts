@@ -21,6 +21,8 @@ export interface Subscription {
   consumers: Set<string>;
   device: DeviceSubscription;
   rate: UpdateRate;
+  /** A meter (`XMeter_N`), whose readings are clamped to -80..0 dB. */
+  meter: boolean;
 }
 
 export interface SubscriptionKey {
@@ -48,6 +50,11 @@ export interface SubscriptionTableOptions {
   /** Something went wrong sending an update: told at a bounded rate. */
   warn: (kind: string, details: Record<string, unknown>, message: string) => void;
 }
+
+/** A meter in `val` format reads -80..0 dB (ATLAS.md); no float32 holds a magnitude above this. */
+const METER_DB = { min: -80, max: 0 };
+const FLOAT32_MAX = 3.4028234663852886e38;
+const METER = /Meter_\d+$/;
 
 const PLUGIN = 'plugin:';
 const CONTROLLER = 'controller:';
@@ -79,12 +86,15 @@ export class SubscriptionTable {
       counters.unwantedUpdates++;
       return;
     }
+    const reading = inRange(subscription.meter, value);
+    if (reading !== value) counters.outOfRange++;
+    if (reading === undefined) return;
     // A value proves the subscription, acknowledged or not.
     if (subscription.device !== ACTIVE) subscription.device = ACTIVE;
     subscription.rate.tick(clock.now());
     counters.updates++;
     try {
-      this.sendToConsumers(meterMessage(processorId, param, value), subscription.consumers);
+      this.sendToConsumers(meterMessage(processorId, param, reading), subscription.consumers);
     } catch (err) {
       // One bad consumer must not take the receive path down with it.
       this.options.warn('deliver', { err, processor: processorId, param }, 'atlas: an update could not be sent');
@@ -99,13 +109,27 @@ export class SubscriptionTable {
     return [...(this.byProcessor.get(processorId)?.values() ?? [])];
   }
 
+  has(consumer: string, processorId: string, param: string): boolean {
+    return this.get(processorId, param)?.consumers.has(consumer) ?? false;
+  }
+
+  /** The parameters `processorId` is asked for. */
+  countOf(processorId: string): number {
+    return this.byProcessor.get(processorId)?.size ?? 0;
+  }
+
+  /** The meters `consumer` wants. */
+  countOfConsumer(consumer: string): number {
+    return this.byConsumer.get(consumer)?.size ?? 0;
+  }
+
   /** True when `consumer` is the first for this param: the device must be asked for it. */
   add(consumer: string, processorId: string, param: string): boolean {
     let params = this.byProcessor.get(processorId);
     if (!params) this.byProcessor.set(processorId, (params = new Map()));
     let subscription = params.get(param);
     const first = subscription === undefined;
-    if (!subscription) params.set(param, (subscription = { processorId, param, consumers: new Set(), device: PENDING, rate: new UpdateRate() }));
+    if (!subscription) params.set(param, (subscription = { processorId, param, consumers: new Set(), device: PENDING, rate: new UpdateRate(), meter: METER.test(param) }));
     subscription.consumers.add(consumer);
     let held = this.byConsumer.get(consumer);
     if (!held) this.byConsumer.set(consumer, (held = new Set()));
@@ -195,4 +219,10 @@ export class SubscriptionTable {
     held?.delete(subscription);
     if (held?.size === 0) this.byConsumer.delete(consumer);
   }
+}
+
+/** A meter clamped to its range; any other value that would reach a plugin as a non-finite float32, dropped (undefined). */
+function inRange(meter: boolean, value: number): number | undefined {
+  const reading = meter ? Math.min(METER_DB.max, Math.max(METER_DB.min, value)) : value;
+  return Math.abs(reading) <= FLOAT32_MAX ? reading : undefined;
 }

@@ -26,7 +26,9 @@ export type RoutingErrorCode =
   | 'unknown_target'
   | 'not_bound'
   | 'unknown_address'
-  | 'unknown_processor';
+  | 'unknown_processor'
+  | 'too_many_subscriptions'
+  | 'busy';
 
 const s = (value: string): OscArg => ({ type: 's', value });
 const i = (value: number): OscArg => ({ type: 'i', value });

@@ -38,6 +38,10 @@ export interface AtlasSettings {
   /** First wait before reconnecting; doubles with each failed attempt, up to `reconnectMaxMs`. */
   reconnectMs: number;
   reconnectMaxMs: number;
+  /** How long a link must stay up before its failures are forgotten and the backoff starts over. */
+  linkStableMs: number;
+  /** Bytes sent to a processor with no word back on TCP, past which it is taken for not reading and its link is dropped. */
+  maxUnansweredBytes: number;
   processors: AtlasProcessor[];
   meters: AtlasMeter[];
 }
@@ -262,6 +266,20 @@ export const COORDINATOR_SETTINGS: SettingsTable<CoordinatorSettings> = [
     }),
     atlas.setting({ key: 'reconnect', type: ms(1), default: 1000, fills: 'reconnectMs', description: 'first wait before reconnecting to a processor; doubles' }),
     atlas.setting({ key: 'reconnectMax', type: ms(1), default: 60_000, fills: 'reconnectMaxMs', description: 'longest wait between reconnects' }),
+    atlas.setting({
+      key: 'linkStable',
+      type: ms(1),
+      default: 30_000,
+      fills: 'linkStableMs',
+      description: 'a link up this long has its failures forgotten: the reconnect wait starts over from `reconnect`',
+    }),
+    atlas.setting({
+      key: 'maxUnansweredBytes',
+      type: count(256),
+      default: 65_536,
+      fills: 'maxUnansweredBytes',
+      description: 'bytes sent to a processor with no word back on TCP before it counts as not reading and its link is dropped',
+    }),
     atlas.setting({
       key: 'processors',
       type: list(record({ id: text('ID'), host: text('ADDR'), tcpPort: port })),

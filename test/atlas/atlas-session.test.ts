@@ -3,7 +3,7 @@ import { createActor, initialTransition, SimulatedClock, transition } from 'xsta
 import {
   atlasSessionMachine,
   backoffDelayMs,
-  nextBatch,
+  ParamSync,
   type Batch,
   type SessionEvent,
   type SessionSettings,
@@ -18,6 +18,7 @@ const SETTINGS: SessionSettings = {
   jitterRatio: 0,
   batchSize: 2,
   batchPaceMs: 20,
+  stableMs: 500,
 };
 
 const ACTION_NAMES = ['openConnection', 'closeConnection', 'sendBatch', 'sendKeepAlive', 'reportConnected', 'reportDown'] as const;
@@ -66,7 +67,7 @@ describe('atlas session machine: transitions as data', () => {
     expect(next.value).toEqual({ subscribing: 'resting' });
     const effects = actions.filter((a) => !a.type.startsWith('xstate.'));
     expect(effects.map((a) => [a.type, a.params])).toEqual([['sendBatch', { method: 'sub', params: ['SourceMeter_0'] }]]);
-    expect(next.context.sent).toEqual(['SourceMeter_0']);
+    expect(next.context.params.next(2)).toBeUndefined();
   });
 
   it('a close while connected goes to backoff, forgets what the device had, and says when it retries', () => {
@@ -74,7 +75,7 @@ describe('atlas session machine: transitions as data', () => {
     const [up] = transition(atlasSessionMachine, initial, { type: 'CONNECTED' });
     const [down, actions] = transition(atlasSessionMachine, up, { type: 'CLOSED', reason: 'ECONNRESET' });
     expect(down.value).toBe('backoff');
-    expect(down.context).toMatchObject({ sent: [], downReason: 'ECONNRESET' });
+    expect(down.context).toMatchObject({ downReason: 'ECONNRESET' });
     const report = actions.find((a) => a.type === 'reportDown');
     expect(report?.params).toEqual({ reason: 'ECONNRESET', retryInMs: 1000 });
   });
@@ -82,11 +83,32 @@ describe('atlas session machine: transitions as data', () => {
 
 describe('atlas session machine: pure helpers', () => {
   it('batches unsubscribes first, then subscribes, at most batchSize at a time', () => {
-    const settings = { ...SETTINGS, batchSize: 2 };
-    expect(nextBatch({ settings, wanted: ['a', 'b', 'c'], sent: [] })).toEqual({ method: 'sub', params: ['a', 'b'] });
-    expect(nextBatch({ settings, wanted: ['a', 'b', 'c'], sent: ['a', 'b'] })).toEqual({ method: 'sub', params: ['c'] });
-    expect(nextBatch({ settings, wanted: ['c'], sent: ['a', 'b', 'c'] })).toEqual({ method: 'unsub', params: ['a', 'b'] });
-    expect(nextBatch({ settings, wanted: ['a'], sent: ['a'] })).toBeUndefined();
+    const params = new ParamSync();
+    for (const param of ['a', 'b', 'c']) params.want(param);
+    expect(params.next(2)).toEqual({ method: 'sub', params: ['a', 'b'] });
+    params.sent({ method: 'sub', params: ['a', 'b'] });
+    expect(params.next(2)).toEqual({ method: 'sub', params: ['c'] });
+    params.sent({ method: 'sub', params: ['c'] });
+    expect(params.inSync).toBe(true);
+    params.unwant('a');
+    params.unwant('b');
+    params.want('d');
+    expect(params.next(2)).toEqual({ method: 'unsub', params: ['a', 'b'] });
+    // Wanted again before its unsubscribe went out: it stays on the device, nothing to send for it.
+    params.want('a');
+    expect(params.next(2)).toEqual({ method: 'unsub', params: ['b'] });
+    params.sent({ method: 'unsub', params: ['b'] });
+    expect(params.next(2)).toEqual({ method: 'sub', params: ['d'] });
+    // The connection gone: everything wanted is sent again, in the order it was asked for.
+    params.forgotten();
+    expect(params.next(5)).toEqual({ method: 'sub', params: ['c', 'd', 'a'] });
+  });
+
+  it('takes a flood of 100,000 params, each change O(1) (a quadratic book would not finish within the test)', () => {
+    const params = new ParamSync();
+    for (let n = 0; n < 100_000; n++) params.want(`ZoneMeter_${n}`);
+    for (let n = 0; n < 100_000; n += 2) params.unwant(`ZoneMeter_${n}`);
+    expect(params.next(3)).toEqual({ method: 'sub', params: ['ZoneMeter_1', 'ZoneMeter_3', 'ZoneMeter_5'] });
   });
 
   it('backoff doubles from the initial wait up to the maximum', () => {
@@ -170,7 +192,7 @@ describe('atlas session machine: timers on a SimulatedClock', () => {
     expect(m.take()).toEqual(['sub:d']);
     m.clock.increment(20);
     expect(m.take()).toEqual([]);
-    expect(m.context().sent).toEqual(['b', 'd']);
+    expect(m.context().params.next(2)).toBeUndefined();
   });
 
   it('a param wanted and dropped again before its batch never reaches the device', () => {
@@ -212,7 +234,7 @@ describe('atlas session machine: timers on a SimulatedClock', () => {
     expect(m.take()).toEqual([]);
   });
 
-  it('failed attempts back off doubling to the cap, and a proven link starts over at the initial wait', () => {
+  it('failed attempts back off doubling to the cap; only a link up for stableMs starts over at the initial wait', () => {
     const m = start({ backoffMaxMs: 4000 });
     const waits: string[] = [];
     for (let attempt = 0; attempt < 4; attempt++) {
@@ -222,7 +244,14 @@ describe('atlas session machine: timers on a SimulatedClock', () => {
       m.take();
     }
     expect(waits).toEqual(['reportDown:ECONNREFUSED/1000', 'reportDown:ECONNREFUSED/2000', 'reportDown:ECONNREFUSED/4000', 'reportDown:ECONNREFUSED/4000']);
-    m.send({ type: 'CONNECTED' }, { type: 'KEEPALIVE_ANSWERED' }, { type: 'CLOSED', reason: 'EPIPE' });
+    // A device that answers, then resets at once: its failures go on counting.
+    m.send({ type: 'CONNECTED' }, { type: 'KEEPALIVE_ANSWERED' }, { type: 'CLOSED', reason: 'ECONNRESET' });
+    expect(m.take()).toContain('reportDown:ECONNRESET/4000');
+    m.clock.increment(60_000);
+    // A link up for stableMs is proven: the next failure starts over at the initial wait.
+    m.send({ type: 'CONNECTED' }, { type: 'KEEPALIVE_ANSWERED' });
+    m.clock.increment(500);
+    m.send({ type: 'CLOSED', reason: 'EPIPE' });
     expect(m.take()).toContain('reportDown:EPIPE/1000');
   });
 

@@ -1,8 +1,10 @@
 import dgram from 'node:dgram';
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventEmitter } from 'node:events';
 import { AtlasBridge } from '../../src/atlas/bridge.js';
-import { realClock } from '../../src/clock.js';
+import { realClock, type Clock } from '../../src/clock.js';
+import { SimulatedClock } from 'xstate';
 import type { LeaseDirectory } from '../../src/leases/directory.js';
 import type { Controllers } from '../../src/routing/controllers.js';
 import type { AtlasSettings } from '../../src/settings/index.js';
@@ -21,6 +23,8 @@ const FAST: AtlasSettings = {
   keepaliveTimeoutMs: 150,
   reconnectMs: 50,
   reconnectMaxMs: 200,
+  linkStableMs: 30_000,
+  maxUnansweredBytes: 65_536,
   processors: [],
   meters: [],
 };
@@ -44,13 +48,13 @@ function reading(bytes: Buffer): Reading {
 }
 
 /** A bridge on loopback whose one controller records every update (each reaches every controller once). */
-async function bridgeOnLoopback(settings: Partial<AtlasSettings> = {}) {
+async function bridgeOnLoopback(settings: Partial<AtlasSettings> = {}, clock: Clock = realClock) {
   const readings: Reading[] = [];
   const { lines, logger } = collectLogs();
   const meterPort = settings.meterPort ?? (await freeUdpPort());
   const leases = Object.assign(new EventEmitter(), { resolve: () => undefined }) as unknown as LeaseDirectory;
   const controllers = { forward: (bytes: Buffer) => readings.push(reading(bytes)) } as unknown as Controllers;
-  const bridge = new AtlasBridge({ settings: { ...FAST, ...settings, meterPort }, leases, controllers, send: () => {}, clock: realClock, logger });
+  const bridge = new AtlasBridge({ settings: { ...FAST, ...settings, meterPort }, leases, controllers, send: () => {}, clock, logger });
   cleanups.push(() => bridge.close());
   const count = (processor: string, param?: string) =>
     readings.filter((r) => r.processor === processor && (param === undefined || r.param === param)).length;
@@ -236,5 +240,88 @@ describe('Atlas bridge against simulated processors', () => {
     await bridge.removeProcessor('bar');
     expect(statusOf(bridge).processors).toEqual([]);
     await bridge.addProcessor({ id: 'lobby', host: '127.0.0.2', tcpPort: 1 });
+  });
+});
+
+describe('guards against a device, or something at its address', () => {
+  /** UDP from the processor's own address, as the device sends. */
+  async function fromDevice(host: string) {
+    const socket = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => socket.bind(0, host, resolve));
+    cleanups.push(() => closeSocket(socket));
+    return (text: string, port: number) => new Promise<void>((resolve) => socket.send(text, port, '127.0.0.1', () => resolve()));
+  }
+
+  const update = (param: string, value: string) => `{"jsonrpc":"2.0","method":"update","params":{"param":"${param}","val":${value}}}\n`;
+
+  it('a meter value past its range is clamped, one no float32 holds is dropped: nothing non-finite goes on', async () => {
+    const { bridge, readings, meterPort } = await bridgeOnLoopback();
+    await bridge.addProcessor({ id: 'bar', host: '127.0.0.5', tcpPort: 1 });
+    bridge.subscribe('c1', 'bar', 'ZoneMeter_0');
+    bridge.subscribe('c1', 'bar', 'ZoneGain_0');
+    const send = await fromDevice('127.0.0.5');
+    await send(update('ZoneMeter_0', '1e39') + update('ZoneMeter_0', '-1e308') + update('ZoneMeter_0', '12') + update('ZoneGain_0', '1e39') + update('ZoneMeter_0', '-42.5'), meterPort);
+    await expect.poll(() => readings.length).toBe(4);
+    expect(readings.map((r) => r.value)).toEqual([0, -80, 0, -42.5]);
+    expect(statusOf(bridge).counters).toMatchObject({ outOfRange: 4, updates: 4 });
+  });
+
+  it('a packed datagram is read to 64 objects, and a processor gives 5,000 updates a second at most: the rest is dropped and counted', async () => {
+    // Time stands still: every datagram lands in the same second, however long the sending takes.
+    const { bridge, count, meterPort } = await bridgeOnLoopback({}, new SimulatedClock());
+    await bridge.addProcessor({ id: 'bar', host: '127.0.0.6', tcpPort: 1 });
+    bridge.subscribe('c1', 'bar', 'ZoneMeter_0');
+    const send = await fromDevice('127.0.0.6');
+    // As many objects as a datagram holds (the adversarial run packed 1,226 shorter ones).
+    await send(update('ZoneMeter_0', '-10').repeat(800), meterPort);
+    await expect.poll(() => statusOf(bridge).counters.droppedLines).toBe(800 - 64);
+    expect(count('bar')).toBe(64);
+    // 100 datagrams of 64 updates in one second, ten at a time so that none is lost at the socket: 5,000 are taken.
+    const packed = update('ZoneMeter_0', '-20').repeat(64);
+    for (let tens = 1; tens <= 10; tens++) {
+      for (let n = 0; n < 10; n++) await send(packed, meterPort);
+      await expect.poll(() => statusOf(bridge).counters.datagrams).toBe(1 + tens * 10);
+    }
+    expect(statusOf(bridge).counters).toMatchObject({ updates: 5000, droppedUpdates: 64 + 6400 - 5000 });
+  });
+
+  /** A TCP server at the device's address; its connections are ended with it. */
+  async function device(host: string, onConnection: (socket: net.Socket) => void): Promise<number> {
+    const sockets = new Set<net.Socket>();
+    const server = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      onConnection(socket);
+    });
+    await new Promise<void>((resolve) => server.listen(0, host, resolve));
+    cleanups.push(() => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    return (server.address() as net.AddressInfo).port;
+  }
+
+  it('a device that answers and then resets is reconnected on a growing backoff, and says "connected" at a bounded rate', async () => {
+    const tcpPort = await device('127.0.0.7', (socket) => {
+      socket.once('data', () => {
+        socket.write('{"jsonrpc":"2.0","method":"getResp","params":[{"param":"KeepAlive","str":"OK"}]}\n');
+        setImmediate(() => socket.resetAndDestroy());
+      });
+    });
+    const { bridge, logs } = await bridgeOnLoopback({ reconnectMs: 20, reconnectMaxMs: 400 });
+    await bridge.addProcessor({ id: 'flaky', host: '127.0.0.7', tcpPort });
+    await expect.poll(() => processorStatus(bridge, 'flaky').connects, { timeout: 5000 }).toBeGreaterThanOrEqual(6);
+    // 20 ms doubling to 400: six connects take at least 20 + 40 + 80 + 160 + 320 ms, where a reset backoff would take 5 x 20.
+    expect(logs.filter((line) => line.msg === 'atlas: connected')).toHaveLength(1);
+  });
+
+  it('a device that reads nothing on TCP (its keep-alives answered over UDP) has its link dropped past maxUnansweredBytes', async () => {
+    const tcpPort = await device('127.0.0.8', (socket) => socket.pause());
+    const { bridge, meterPort } = await bridgeOnLoopback({ keepaliveMs: 20, keepaliveTimeoutMs: 1000, maxUnansweredBytes: 1024 });
+    await bridge.addProcessor({ id: 'deaf', host: '127.0.0.8', tcpPort });
+    const send = await fromDevice('127.0.0.8');
+    const answers = setInterval(() => void send('{"jsonrpc":"2.0","method":"getResp","params":[{"param":"KeepAlive","str":"OK"}]}\n', meterPort), 10);
+    cleanups.push(() => clearInterval(answers));
+    await expect.poll(() => processorStatus(bridge, 'deaf').lastDown, { timeout: 5000 }).toMatch(/^the device reads nothing: \d+ bytes sent with no answer$/);
   });
 });

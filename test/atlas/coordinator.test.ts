@@ -160,3 +160,38 @@ describe('the Atlas bridge in the coordinator [PROTOCOL §15]', () => {
     await plugin('still-served', c);
   });
 });
+
+describe('guards on the Atlas bridge [PROTOCOL §15]', () => {
+  it('a consumer is a verified plugin or a registered controller: a name that is neither holds no subscription', async () => {
+    const meterPort = await freeUdpPort();
+    const bar = await simulator('127.0.0.2', meterPort);
+    const c = await coordinatorWithAtlas(meterPort, [{ id: 'bar', host: '127.0.0.2', tcpPort: bar.tcpPort }]);
+    const stranger = await Peer.bind();
+    closers.push(() => stranger.close());
+    stranger.send(c.port, '/atlas/subscribe', s('ghost-1'), s('bar'), s('ZoneMeter_0'));
+    expect(values(await stranger.next('/coordinator/error'))).toEqual(['unknown_target', 'no verified plugin is known as ghost-1', '/atlas/subscribe']);
+    stranger.send(c.port, '/atlas/subscribe', s('controller'), s('bar'), s('ZoneMeter_0'));
+    expect(values(await stranger.next('/coordinator/error'))[0]).toBe('unknown_target');
+    expect(c.stats().atlas?.processors[0]?.subscriptions).toEqual([]);
+    expect(bar.subscriptions()).toEqual([]);
+  });
+
+  it('a consumer wants 64 meters at most: the 65th is refused, and the device is never asked for it', async () => {
+    const meterPort = await freeUdpPort();
+    const bar = await simulator('127.0.0.2', meterPort);
+    const c = await coordinatorWithAtlas(meterPort, [{ id: 'bar', host: '127.0.0.2', tcpPort: bar.tcpPort }]);
+    const ctl = await controller(c);
+    for (let n = 0; n < 65; n++) ctl.send(c.port, '/atlas/subscribe', s('controller'), s('bar'), s(`ZoneMeter_${n}`));
+    expect(values(await ctl.next('/coordinator/error'))).toEqual(['too_many_subscriptions', 'a consumer may want 64 meters at most', '/atlas/subscribe']);
+    expect(c.stats().atlas?.processors[0]?.subscriptions).toHaveLength(64);
+    expect(c.stats().atlas?.processors[0]?.subscriptions.some((sub) => sub.param === 'ZoneMeter_64')).toBe(false);
+  });
+
+  it('processors are capped: the 33rd is refused', async () => {
+    const c = await coordinatorWithAtlas(await freeUdpPort(), []);
+    const client = await CoordinatorClient.open({ host: '127.0.0.1', port: c.port });
+    closers.push(() => client.close());
+    for (let n = 0; n < 32; n++) await client.request('atlas/add', s(`p${n}`), s(`127.0.1.${n + 1}`), i(1));
+    await expect(client.request('atlas/add', s('p32'), s('127.0.1.33'), i(1))).rejects.toThrow('there are 32 processors already, the most at once');
+  });
+});

@@ -147,7 +147,7 @@ describe('formatAtlas', () => {
           subscriptions: [{ param: 'ZoneMeter_0', consumers: 2, updatesPerSecond: 50, state: 'active' }],
         },
       ],
-      counters: { datagrams: 10, unknownSources: 1, badLines: 0, updates: 9, unwantedUpdates: 0 },
+      counters: { datagrams: 10, unknownSources: 1, badLines: 0, updates: 9, unwantedUpdates: 0, outOfRange: 0, droppedLines: 0, droppedUpdates: 0 },
     });
     expect(text.split('\n')).toEqual([
       'meter socket  UDP 0.0.0.0:3131, bound',
@@ -158,7 +158,7 @@ describe('formatAtlas', () => {
       'PROCESSOR  METER        STATE   CONSUMERS  RATE',
       'bar-main   ZoneMeter_0  active          2  50/s',
       '',
-      'counters  datagrams 10, unknownSources 1, badLines 0, updates 9, unwantedUpdates 0',
+      'counters  datagrams 10, unknownSources 1, badLines 0, updates 9, unwantedUpdates 0, outOfRange 0, droppedLines 0, droppedUpdates 0',
     ]);
   });
 
@@ -166,7 +166,7 @@ describe('formatAtlas', () => {
     const text = formatAtlas({
       meterSocket: { host: '0.0.0.0', port: 3131, bound: false, error: 'EADDRINUSE', holders: [{ pid: 42, command: 'node old-client.js' }] },
       processors: [],
-      counters: { datagrams: 0, unknownSources: 0, badLines: 0, updates: 0, unwantedUpdates: 0 },
+      counters: { datagrams: 0, unknownSources: 0, badLines: 0, updates: 0, unwantedUpdates: 0, outOfRange: 0, droppedLines: 0, droppedUpdates: 0 },
     });
     expect(text.split('\n')[0]).toBe('meter socket  UDP 0.0.0.0:3131 is NOT bound: already in use by PID 42 (node old-client.js); retrying');
     expect(formatAtlas(null)).toMatch(/^no Atlas processor configured/);

@@ -43,6 +43,8 @@ describe("the coordinator's settings", () => {
         keepaliveTimeoutMs: 5000,
         reconnectMs: 1000,
         reconnectMaxMs: 60_000,
+        linkStableMs: 30_000,
+        maxUnansweredBytes: 65_536,
         processors: [],
         meters: [],
       },

@@ -5,6 +5,8 @@ import { TEMP_ID_MAX_LENGTH, typeTags, validateIdentityArg } from '../../osc/wir
 import type { Hub } from '../hub.js';
 import { refuseController } from '../routing.js';
 
+const UNSUBSCRIBE = '/atlas/unsubscribe';
+
 /**
  * What `/atlas/subscribe` and `/atlas/unsubscribe ,sss who processorId param` name: the consumer
  * (a plugin by tempID or trackID, or `controller` for the controller that sends it) and the
@@ -20,7 +22,11 @@ export function meterSubscription(hub: Hub, message: DecodedMessage, source: Sou
   if (problem !== undefined) return void refuse('bad_arguments', problem);
   const [who, processorId, param] = message.args.map((arg) => arg.value as string) as [string, string, string];
   if (!hub.atlas.has(processorId)) return void refuse('unknown_processor', `no Atlas processor "${processorId}"`);
-  if (who !== 'controller') return { consumer: plugin(who), processorId, param };
+  // A consumer is a plugin that exists, or a registered controller: nothing else can be sent meters, or hold a subscription.
+  if (who !== 'controller') {
+    if (message.address === UNSUBSCRIBE || hub.leases.resolve(who)) return { consumer: plugin(who), processorId, param };
+    return void refuse(hub.leases.find(who) ? 'not_bound' : 'unknown_target', `no verified plugin is known as ${who}`);
+  }
   const registered = hub.controllers.of(source.address, source.port);
   if (!registered) return void refuse('unknown_target', 'who is "controller", but this sender is no registered controller: send /coordinator/subscribe first');
   return { consumer: controller(registered.key), processorId, param };
