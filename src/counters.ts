@@ -49,6 +49,8 @@ export function createCounters() {
     routingErrors: 0,
     /** Calibration gathers answered. */
     gathers: 0,
+    /** Subscriptions naming a listen port that was sent a token less than a second before: dropped. */
+    challengesRefused: 0,
     /** Records the journal refused: each lease went on in memory. */
     journalFailures: 0,
     /** A lease machine's effect that threw: the lease went on; the error is logged. */

@@ -80,7 +80,7 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
   });
   // Routing [PROTOCOL §11-§14]: controllers hear plugin traffic and lease events, and reach plugins through leases.
   const controllers = new Controllers({
-    ...{ clock, send, counters, allow: settings.controllersAllow, max: settings.maxControllers, ttlMs: settings.controllerTtlMs },
+    ...{ clock, send, counters, allow: settings.controllersAllow, max: settings.maxControllers, ttlMs: settings.controllerTtlMs, createToken: nonce },
     onLeave: (key) => void atlas.dropConsumer(controllerConsumer(key)),
   });
   for (const standing of settings.controllers) controllers.subscribe(standing.host, standing.port, { standing: true });

@@ -16,11 +16,17 @@ export function forwardToControllers(hub: Hub, message: DecodedMessage, datagram
   hub.controllers.forward(message.start === 0 && message.end === datagram.length ? datagram : datagram.subarray(message.start, message.end));
 }
 
-/** [PROTOCOL §11] where a controller listens: the port it names (`,i port`), else the port it sent from. */
-export function listenPort(message: DecodedMessage, source: Source): number | string {
-  if (message.args.length === 0) return source.port;
-  const [port] = message.args;
-  if (message.args.length !== 1 || port?.type !== 'i') return `${message.address} takes no arguments, or ,i listenPort`;
+/**
+ * [PROTOCOL §11] What a (un)subscription names: the port the controller listens on (`,i port`,
+ * else the port it sent from), and the token that port was sent (`,is port token`), if given; or
+ * why the message is none of those forms.
+ */
+export function registration(message: DecodedMessage, source: Source): { port: number; token: string | undefined } | string {
+  if (message.args.length === 0) return { port: source.port, token: undefined };
+  const [port, token] = message.args;
+  const tags = message.args.map((arg) => arg.type).join('');
+  if (port?.type !== 'i' || (tags !== 'i' && tags !== 'is')) return `${message.address} takes no arguments, ,i listenPort or ,is listenPort token`;
   const value = port.value as number;
-  return value >= 1 && value <= 65535 ? value : `${value} is not a port`;
+  if (!(value >= 1 && value <= 65535)) return `${value} is not a port`;
+  return { port: value, token: token === undefined ? undefined : (token.value as string) };
 }

@@ -35,6 +35,9 @@ const i = (value: number): OscArg => ({ type: 'i', value });
 
 /** [PROTOCOL §11] `,i renewWithinMs` */
 export const subscribed = (renewWithinMs: number) => encodeMessage({ address: ROUTING_ADDRESS.subscribed, args: [i(renewWithinMs)] });
+/** [PROTOCOL §11] `,is renewWithinMs token`, at a named listen port: prove it listens with this token. */
+export const subscribedWithToken = (renewWithinMs: number, token: string) =>
+  encodeMessage({ address: ROUTING_ADDRESS.subscribed, args: [i(renewWithinMs), s(token)] });
 export const unsubscribed = () => encodeMessage({ address: ROUTING_ADDRESS.unsubscribed, args: [] });
 
 /** [PROTOCOL §12] `,sis tempID port state`: the port it holds, or held last when it ended. */

@@ -118,3 +118,52 @@ describe('leases destroyed through a controller', () => {
     expect(c.leases.view('stays-1')).toMatchObject({ state: 'bound', port: p.port });
   });
 });
+
+describe('traffic aimed at a stranger [PROTOCOL §11]', () => {
+  it('a registration naming a listen port streams nothing there until the port proves it listens; one challenge a second', async () => {
+    const c = await testCoordinator(RANGE);
+    const p = await plugin('talker', c.port);
+    const attacker = await Peer.bind();
+    const victim = await Peer.bind();
+    closers.push(() => attacker.close(), () => victim.close());
+    const victimBytes: Buffer[] = [];
+    victim.socket.on('message', (data) => victimBytes.push(data));
+    for (let n = 0; n < 5; n++) attacker.send(c.port, '/coordinator/subscribe', i(victim.port));
+    await handled(attacker, c.port);
+    for (let n = 0; n < 50; n++) p.telemetry();
+    await handled(attacker, c.port);
+    await handled(p.sender, c.port);
+    // One challenge of 52 bytes, and nothing of the plugin's.
+    expect(victimBytes.map((data) => data.length)).toEqual([52]);
+    expect(values(await victim.next('/coordinator/subscribed'))).toEqual([30_000, expect.stringMatching(/^[A-Za-z0-9_-]{16}$/)]);
+    expect(c.stats().controllers).toEqual([]);
+    expect(c.stats().counters.challengesRefused).toBe(4);
+  });
+
+  it('a registration ends only by its own source, or its token: a stranger\'s unsubscribe is refused, and its meters stay', async () => {
+    const c = await testCoordinator(RANGE);
+    const sendOnly = await Peer.bind();
+    const listener = await Peer.bind();
+    const stranger = await Peer.bind();
+    closers.push(() => sendOnly.close(), () => listener.close(), () => stranger.close());
+    sendOnly.send(c.port, '/coordinator/subscribe', i(listener.port));
+    const [, token] = values(await listener.next('/coordinator/subscribed'));
+    sendOnly.send(c.port, '/coordinator/subscribe', i(listener.port), s(token as string));
+    await listener.next('/coordinator/subscribed');
+    expect(c.stats().controllers).toEqual([`127.0.0.1:${listener.port}`]);
+
+    stranger.send(c.port, '/coordinator/unsubscribe', i(listener.port));
+    expect(values(await stranger.next('/coordinator/error'))).toEqual([
+      'forbidden',
+      `only the source that registered port ${listener.port}, or its token, ends its registration`,
+      '/coordinator/unsubscribe',
+    ]);
+    stranger.send(c.port, '/coordinator/unsubscribe', i(listener.port), s('not-the-token'));
+    expect(values(await stranger.next('/coordinator/error'))[0]).toBe('forbidden');
+    expect(c.stats().controllers).toEqual([`127.0.0.1:${listener.port}`]);
+
+    stranger.send(c.port, '/coordinator/unsubscribe', i(listener.port), s(token as string));
+    await stranger.next('/coordinator/unsubscribed');
+    expect(c.stats().controllers).toEqual([]);
+  });
+});

@@ -137,14 +137,18 @@ describe('controllers: plugin traffic back, byte for byte [PROTOCOL §11, §12]'
     expect(c.stats().controllers).toEqual([]);
   });
 
-  it('a controller may name the port it listens on; the cap on controllers is kept', async () => {
+  it('a controller may name the port it listens on, once that port proves it listens; the cap on controllers is kept', async () => {
     const c = await testCoordinator(RANGE, { maxControllers: 1 });
     const sendOnly = await Peer.bind();
     const listener = await Peer.bind();
     const late = await Peer.bind();
     closers.push(() => sendOnly.close(), () => listener.close(), () => late.close());
     sendOnly.send(c.port, '/coordinator/subscribe', i(listener.port));
-    await listener.next('/coordinator/subscribed');
+    const [ttl, token] = values(await listener.next('/coordinator/subscribed'));
+    expect(ttl).toBe(30_000);
+    expect(c.stats().controllers).toEqual([]);
+    sendOnly.send(c.port, '/coordinator/subscribe', i(listener.port), s(token as string));
+    expect(values(await listener.next('/coordinator/subscribed'))).toEqual([30_000, token]);
     expect(c.stats().controllers).toEqual([`127.0.0.1:${listener.port}`]);
     late.send(c.port, '/coordinator/subscribe');
     expect(values(await late.next('/coordinator/error'))).toEqual(['too_many_controllers', '1 controllers are registered already', '/coordinator/subscribe']);
