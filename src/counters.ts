@@ -23,6 +23,8 @@ export function createCounters() {
     probeFailures: 0,
     /** rms_response that answers no probe: plugin traffic, left to routing. */
     unmatchedAnswers: 0,
+    /** rms_response to a probe of ours already answered or over: dropped, never forwarded. */
+    lateAnswers: 0,
     steals: 0,
     quarantined: 0,
     portsHeldElsewhere: 0,

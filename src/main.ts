@@ -16,6 +16,7 @@ import { createNonce } from './nonce.js';
 import { createRateLimitedLog } from './rate-limited-log.js';
 import { AtlasBridge } from './atlas/bridge.js';
 import { controller as controllerConsumer } from './atlas/subscriptions.js';
+import { SenderBudgets } from './routing/budgets.js';
 import { Controllers } from './routing/controllers.js';
 import { announceLeases } from './routing/lease-events.js';
 import { DEFAULT_SETTINGS, portsOf, validateSettings, type AtlasSettings, type CoordinatorSettings } from './settings/index.js';
@@ -88,7 +89,8 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
   // The Atlas meter bridge [PROTOCOL §15]: its meter socket is bound when the first processor arrives.
   const atlas = new AtlasBridge({ settings: settings.atlas, leases, controllers, send, clock, logger });
 
-  const hub: Hub = { leases, probes: core.probes, controllers, atlas, counters, log, send, clock, settings, status: stats };
+  const budgets = new SenderBudgets({ clock, datagramsPerSecond: settings.sendBudget, gathersInFlight: settings.maxGathers });
+  const hub: Hub = { leases, probes: core.probes, controllers, budgets, atlas, counters, log, send, clock, settings, status: stats };
   // [PROTOCOL §16] Every port is the coordinator's own: the same handlers, and replies from the port that was asked.
   for (const listening of [socket, ...extraSockets]) {
     const replies: Hub = listening === socket ? hub : { ...hub, send: (bytes, host, toPort) => closed || listening.send(bytes, toPort, host) };

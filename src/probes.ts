@@ -22,8 +22,12 @@ export interface ProbeAsker {
  * comes from the plugin's send-only socket, so it is matched by nonce alone, and each nonce is
  * single-use. [PROTOCOL §5]
  */
+/** Nonces remembered once answered or cancelled, the most recent: a second answer with one is ours, not news. */
+const SPENT_REMEMBERED = 8192;
+
 export class ProbeBook {
   private readonly pending = new Map<string, SentProbe & { asker: ProbeAsker }>();
+  private readonly spent = new Set<string>();
 
   constructor(
     private readonly clock: Clock,
@@ -43,14 +47,25 @@ export class ProbeBook {
     const probe = this.pending.get(answer.nonce);
     if (!probe) return false;
     this.pending.delete(answer.nonce);
+    this.retire(answer.nonce);
     probe.asker.answered(answer, probe, source);
     return true;
   }
 
+  /** A nonce of ours no longer accepted (answered already, or its wait over): an answer with it is late, or twice. */
+  isSpent(nonce: string): boolean {
+    return this.spent.has(nonce);
+  }
+
   /** The asker's nonces are no longer accepted. */
   cancel(asker: ProbeAsker): void {
-    for (const nonce of asker.nonces) this.pending.delete(nonce);
+    for (const nonce of asker.nonces) if (this.pending.delete(nonce)) this.retire(nonce);
     asker.nonces.length = 0;
+  }
+
+  private retire(nonce: string): void {
+    this.spent.add(nonce);
+    if (this.spent.size > SPENT_REMEMBERED) this.spent.delete(this.spent.values().next().value!);
   }
 
   get size(): number {

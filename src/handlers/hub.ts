@@ -6,6 +6,7 @@ import type { SendBytes, Source } from '../net/udp.js';
 import type { DecodedMessage } from '../osc/codec.js';
 import type { ProbeBook } from '../probes.js';
 import type { RateLimitedLog } from '../rate-limited-log.js';
+import type { SenderBudgets } from '../routing/budgets.js';
 import type { Controllers } from '../routing/controllers.js';
 import type { AtlasBridge } from '../atlas/bridge.js';
 import type { CoordinatorSettings } from '../settings/index.js';
@@ -15,6 +16,8 @@ export interface Hub {
   leases: LeaseRegistry;
   probes: ProbeBook;
   controllers: Controllers;
+  /** What each controller may still cost the plugins. */
+  budgets: SenderBudgets;
   atlas: AtlasBridge;
   counters: Counters;
   /** Every line a datagram can cause goes through it. */

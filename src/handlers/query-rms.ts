@@ -13,5 +13,14 @@ export const handleQueryRms: Handler = (hub, message, _datagram, source) => {
   if (problem !== undefined) return refuse('bad_arguments', problem);
   const timeoutMs = message.args[1]!.value as number;
   if (timeoutMs < 1) return refuse('bad_arguments', `timeoutMs ${timeoutMs} is not 1 or more`);
-  gatherRms(hub, message.args[0]!.value as string, timeoutMs, source);
+  const queryId = message.args[0]!.value as string;
+  const sender = `${source.address}:${source.port}`;
+  const busy = hub.budgets.startGather(sender, queryId);
+  if (busy !== undefined) return refuse('busy', busy);
+  const probes = [...hub.leases.bound()].length;
+  if (!hub.budgets.spend(sender, probes)) {
+    hub.budgets.endGather(sender, queryId);
+    return refuse('busy', `${probes} probes would pass this sender's budget of ${hub.settings.sendBudget} plugin datagrams a second`);
+  }
+  gatherRms(hub, queryId, timeoutMs, source, () => hub.budgets.endGather(sender, queryId));
 };

@@ -10,6 +10,11 @@ import { forwardToControllers } from './routing.js';
 export const handleRmsResponse: Handler = (hub, message, datagram, source) => {
   const parsed = parseRmsResponse(message.args);
   if (parsed.ok && hub.probes.answer(parsed.value, source)) return;
+  // An answer to one of our probes that came twice, or late, is ours still: not ChattyChannels' to hear.
+  if (parsed.ok && hub.probes.isSpent(parsed.value.nonce)) {
+    hub.counters.lateAnswers++;
+    return;
+  }
   if (parsed.ok) hub.counters.unmatchedAnswers++;
   else rejectInvalid(hub, message.address, source, parsed.detail);
   forwardToControllers(hub, message, datagram);

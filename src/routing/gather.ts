@@ -22,7 +22,7 @@ export const MAX_GATHER_MS = 10_000;
  * nonce of the one probe book, and one answer to the controller as soon as every plugin answered
  * or the timeout passed, whichever comes first, naming the silent ones.
  */
-export function gatherRms(options: GatherOptions, queryId: string, timeoutMs: number, replyTo: { address: string; port: number }): void {
+export function gatherRms(options: GatherOptions, queryId: string, timeoutMs: number, replyTo: { address: string; port: number }, done: () => void): void {
   const { leases, probes, send, clock, counters } = options;
   const expected = new Map<number, { tempId: string; trackId: string | null; host: string }>();
   for (const lease of leases.bound()) expected.set(lease.port, { tempId: lease.tempId, trackId: lease.trackId, host: lease.host });
@@ -35,18 +35,16 @@ export function gatherRms(options: GatherOptions, queryId: string, timeoutMs: nu
     const silent = [...expected].filter(([port]) => !answers.has(port)).map(([port, { tempId, trackId }]) => ({ tempId, trackId, port }));
     const byPort = [...answers.values()].sort((a, b) => a.port - b.port);
     for (const part of rmsReply(queryId, byPort, silent)) send(part, replyTo.address, replyTo.port);
+    done();
   };
   const asker: ProbeAsker = {
     nonces: [],
     answered: (answer, probe) => {
-      const lease = expected.get(probe.port);
-      leases.keepAlive(answer.tempId);
-      answers.set(probe.port, {
-        tempId: answer.tempId,
-        trackId: lease?.tempId === answer.tempId ? lease.trackId : null,
-        port: probe.port,
-        rms: answer.rms,
-      });
+      // Counted once, under the lease the nonce was sent to, whoever answered with it.
+      const lease = expected.get(probe.port)!;
+      if (answers.has(probe.port)) return;
+      leases.keepAlive(lease.tempId);
+      answers.set(probe.port, { tempId: lease.tempId, trackId: lease.trackId, port: probe.port, rms: answer.rms });
       if (answers.size === expected.size) finish();
     },
   };

@@ -88,6 +88,10 @@ export interface CoordinatorSettings extends LeaseSettings {
   maxControllers: number;
   /** A controller that does not renew within this long is dropped. */
   controllerTtlMs: number;
+  /** Plugin datagrams one sender may cause a second, through sends and gathers. [PROTOCOL §13] */
+  sendBudget: number;
+  /** Gathers one sender may have waiting for answers at once. [PROTOCOL §14] */
+  maxGathers: number;
   /** Controllers registered from the start, for as long as it runs (today's ChattyChannels on 8998). */
   controllers: StandingController[];
   atlas: AtlasSettings;
@@ -217,6 +221,14 @@ export const COORDINATOR_SETTINGS: SettingsTable<CoordinatorSettings> = [
     description: 'address ranges, beyond loopback, that may register as controllers and send to plugins (`""` for none)',
   }),
   setting({ key: 'maxControllers', type: count(1), default: 16, fills: 'maxControllers', description: 'controllers registered at once' }),
+  setting({
+    key: 'sendBudget',
+    type: count(1),
+    default: 20_000,
+    fills: 'sendBudget',
+    description: 'plugin datagrams one controller may cause a second (sends, and gathers\' probes); past it, `busy`',
+  }),
+  setting({ key: 'maxGathers', type: count(1), default: 4, fills: 'maxGathers', description: 'calibration gathers one controller may have waiting at once; past it, `busy`' }),
   setting({
     key: 'controllerTtl',
     type: ms(1000),

@@ -1,10 +1,12 @@
 import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
+import { SimulatedClock } from 'xstate';
+import { encodeMessage } from '../../src/osc/codec.js';
 import { oscString } from '../../src/osc/templates.js';
 import { ADDRESS } from '../../src/osc/wire.js';
 import { RANGES, testCoordinator } from '../helpers/coordinator.js';
 import { ManualPlugin } from '../helpers/manual-plugin.js';
-import { i, Peer, s, values } from '../helpers/peer.js';
+import { f, i, Peer, s, values } from '../helpers/peer.js';
 import { testDataDir } from '../helpers/temp-dir.js';
 
 /** Defects an adversarial run found in routing (issue 15): each test failed before its fix. */
@@ -44,6 +46,15 @@ function receivedOn(p: ManualPlugin): Buffer[] {
 function nameTrack(target: string, tempId: string, trackId: Buffer): Buffer {
   const padded = Buffer.concat([trackId, Buffer.alloc(4 - (trackId.length % 4))]);
   return Buffer.concat([oscString('/coordinator/send'), oscString(',ssss'), oscString(target), oscString('/aiplayer/track_uuid_assignment'), oscString(tempId), padded]);
+}
+
+function bundle(...messages: Uint8Array[]): Buffer {
+  const parts = messages.flatMap((m) => {
+    const size = Buffer.alloc(4);
+    size.writeInt32BE(m.length);
+    return [size, Buffer.from(m)];
+  });
+  return Buffer.concat([Buffer.from('#bundle\0'), Buffer.alloc(8), ...parts]);
 }
 
 /** Resolves once the coordinator has handled what `peer` sent before: its status reply comes after. */
@@ -165,5 +176,78 @@ describe('traffic aimed at a stranger [PROTOCOL §11]', () => {
     stranger.send(c.port, '/coordinator/unsubscribe', i(listener.port), s(token as string));
     await stranger.next('/coordinator/unsubscribed');
     expect(c.stats().controllers).toEqual([]);
+  });
+});
+
+describe('floods that lock out newcomers [PROTOCOL §13, §14]', () => {
+  it('a controller has a budget of plugin datagrams a second: past it, busy, and the others are served', async () => {
+    const clock = new SimulatedClock();
+    const c = await testCoordinator(RANGE, { clock, sendBudget: 100 });
+    const plugins = [await plugin('b-1', c.port), await plugin('b-2', c.port), await plugin('b-3', c.port)];
+    const arrived = plugins.map(receivedOn);
+    const flooder = await Peer.bind();
+    const polite = await Peer.bind();
+    closers.push(() => flooder.close(), () => polite.close());
+    const everyone = encodeMessage({ address: '/coordinator/send', args: [s('*'), s('/aiplayer/stop_tone')] });
+    await flooder.sendRaw(c.port, bundle(...Array.from({ length: 64 }, () => everyone)));
+    await handled(flooder, c.port);
+    // 33 sends of 3 datagrams fit the 100; each of the other 31 is refused.
+    const refusals = flooder.pending().filter((r) => r.message.address === '/coordinator/error');
+    expect(refusals).toHaveLength(31);
+    expect(values(refusals[0]!)).toEqual(['busy', "3 plugin datagrams would pass this sender's budget of 100 a second", '/coordinator/send']);
+    await expect.poll(() => arrived.map((raw) => raw.length)).toEqual([33, 33, 33]);
+    polite.send(c.port, '/coordinator/send', s('b-1'), s('/aiplayer/stop_tone'));
+    await handled(polite, c.port);
+    expect(polite.pending().filter((r) => r.message.address === '/coordinator/error')).toEqual([]);
+    // A second later the flooder's budget is whole again.
+    clock.increment(1000);
+    flooder.send(c.port, '/coordinator/send', s('*'), s('/aiplayer/stop_tone'));
+    await handled(flooder, c.port);
+    expect(flooder.pending().filter((r) => r.message.address === '/coordinator/error')).toHaveLength(31);
+  });
+
+  it('gathers in flight are capped per controller, and a queryID already waiting is refused', async () => {
+    const clock = new SimulatedClock();
+    const c = await testCoordinator(RANGE, { clock, maxGathers: 2 });
+    const quiet = await plugin('g-1', c.port);
+    quiet.answering = false;
+    const ctl = await Peer.bind();
+    closers.push(() => ctl.close());
+    ctl.send(c.port, '/coordinator/query_rms', s('q1'), i(5000));
+    ctl.send(c.port, '/coordinator/query_rms', s('q1'), i(5000));
+    expect(values(await ctl.next('/coordinator/error'))).toEqual(['busy', 'queryID q1 is already waiting for its answers', '/coordinator/query_rms']);
+    ctl.send(c.port, '/coordinator/query_rms', s('q2'), i(5000));
+    ctl.send(c.port, '/coordinator/query_rms', s('q3'), i(5000));
+    expect(values(await ctl.next('/coordinator/error'))).toEqual(['busy', '2 gathers are waiting already, the most at once', '/coordinator/query_rms']);
+    // Their time up, they answer, and room is made.
+    clock.increment(5000);
+    expect(values(await ctl.next('/coordinator/rms_missing'))[0]).toBe('q1');
+    expect(values(await ctl.next('/coordinator/rms_missing'))[0]).toBe('q2');
+    ctl.send(c.port, '/coordinator/query_rms', s('q3'), i(5000));
+    await handled(ctl, c.port);
+    expect(ctl.pending().filter((r) => r.message.address === '/coordinator/error')).toEqual([]);
+  });
+
+  it('an answer given twice, or with another plugin\'s nonce, counts once under the lease the nonce went to, and is never forwarded', async () => {
+    const c = await testCoordinator(RANGE);
+    const chatty = await controller(c.port);
+    const [first, second] = [await plugin('twice-1', c.port), await plugin('twice-2', c.port)];
+    second.answering = false;
+    // The first answers every probe twice: once its own way, once again with the same nonce and in the second's name.
+    const queries: string[] = [];
+    (first as unknown as { receiver: dgram.Socket }).receiver.on('message', (data) => {
+      if (!data.subarray(0, ADDRESS.query_rms.length).equals(Buffer.from(ADDRESS.query_rms))) return;
+      const nonce = data.toString('utf8', 24, data.indexOf(0, 24));
+      queries.push(nonce);
+      first.sender.send(c.port, ADDRESS.rms_response, s(nonce), s('twice-2'), f(0.5));
+    });
+    const lateBefore = c.stats().counters.lateAnswers;
+    chatty.send(c.port, '/coordinator/query_rms', s('q9'), i(300));
+    const answers = values(await chatty.next('/coordinator/rms'));
+    expect(answers).toEqual(['q9', 1, 2, 'twice-1', '', first.port, expect.closeTo(0.1, 5)]);
+    expect(values(await chatty.next('/coordinator/rms_missing'))).toEqual(['q9', 2, 2, 'twice-2', '', second.port]);
+    await handled(chatty, c.port);
+    expect(chatty.pending().filter((r) => r.message.address === ADDRESS.rms_response)).toEqual([]);
+    expect(c.stats().counters.lateAnswers - lateBefore).toBe(queries.length);
   });
 });

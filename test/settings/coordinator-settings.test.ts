@@ -33,6 +33,8 @@ describe("the coordinator's settings", () => {
       controllersAllow: [],
       maxControllers: 16,
       controllerTtlMs: 30_000,
+      sendBudget: 20_000,
+      maxGathers: 4,
       controllers: [],
       atlas: {
         meterPort: 3131,
