@@ -169,26 +169,21 @@ export class CoordinatorClient {
 
   /** Every lease (or every lease in `state`), fetched page by page. */
   async leases(state?: LeaseState): Promise<LeaseView[]> {
-    const byTempId = new Map<string, LeaseView>();
-    for (let offset = 0; ; ) {
+    const leases: LeaseView[] = [];
+    // Each page starts after the last row of the one before: a lease held throughout comes once.
+    for (let after = ''; ; ) {
       const reply = await this.request(
         'leases',
-        { type: 'i', value: offset },
         { type: 'i', value: LEASES_PAGE_LIMIT },
         { type: 's', value: state ?? '' },
+        { type: 's', value: after },
       );
-      const total = reply.total;
-      if (!isCount(total)) throw new AdminReplyError('leases', '"total" is not a count');
       if (!Array.isArray(reply.leases)) throw new AdminReplyError('leases', '"leases" is not an array');
-      const page = reply.leases.map((lease) => parseLease('leases', lease));
-      // Leases come and go between pages, so an offset can land on one already seen.
-      const before = byTempId.size;
-      for (const lease of page) if (!byTempId.has(lease.tempId)) byTempId.set(lease.tempId, lease);
-      // A page that adds nothing (empty, or a repeat) ends the walk even if `total` says otherwise.
-      if (byTempId.size >= total || byTempId.size === before) break;
-      offset += page.length;
+      if (typeof reply.next !== 'string') throw new AdminReplyError('leases', '"next" is not text');
+      leases.push(...reply.leases.map((lease) => parseLease('leases', lease)));
+      if (reply.next === '' || reply.leases.length === 0) return leases;
+      after = reply.next;
     }
-    return [...byTempId.values()];
   }
 
   /** The lease with this tempID, or on this port (a decimal string). */

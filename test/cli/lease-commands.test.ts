@@ -102,13 +102,15 @@ const LEASES: LeaseView[] = Array.from({ length: 120 }, (_, n) => {
 
 const MAX_PAGE = 50;
 
-/** `/coordinator/leases` as specified, with pages capped at `pageCap` (the coordinator may send fewer than asked). */
+/** `/coordinator/leases ,siss id limit state after` as specified, pages capped at `pageCap` (the coordinator may send fewer than asked). */
 function leasesHandler(pageCap = MAX_PAGE): Handler {
-  return ([offset, limit, state], respond) => {
+  return ([limit, state, after], respond) => {
     const matching = state === '' ? LEASES : LEASES.filter((lease) => lease.state === state);
-    const start = offset as number;
+    const start = after === '' ? 0 : matching.findIndex((lease) => `${lease.port}/${lease.tempId}` === after) + 1;
     const page = matching.slice(start, start + Math.min(limit as number, MAX_PAGE, pageCap));
-    respond({ ok: true, total: matching.length, offset: start, leases: page });
+    const last = page.at(-1);
+    const next = last && start + page.length < matching.length ? `${last.port}/${last.tempId}` : '';
+    respond({ ok: true, total: matching.length, leases: page, next });
   };
 }
 
@@ -232,9 +234,9 @@ describe('oscport leases', () => {
     expect(lines[0]).toMatch(/^TEMPID\s+PORT\s+STATE\s+TRACK\s+AGE\s+LAST SEEN\s+RTT$/);
     expect(lines.slice(1).map((line) => line.split(/\s+/)[0])).toEqual(LEASES.map((lease) => lease.tempId));
     expect(fake.requests.map((r) => r.args)).toEqual([
-      [0, 50, ''],
-      [50, 50, ''],
-      [100, 50, ''],
+      [50, '', ''],
+      [50, '', `${LEASES[49]!.port}/${LEASES[49]!.tempId}`],
+      [50, '', `${LEASES[99]!.port}/${LEASES[99]!.tempId}`],
     ]);
     expect(new Set(fake.requests.map((r) => r.requestId)).size).toBe(3);
   });
@@ -244,16 +246,19 @@ describe('oscport leases', () => {
     const run = await oscport(['leases', '--json', '--coordinator', fake.address]);
     expect(run.error).toBeUndefined();
     expect(JSON.parse(run.stdout)).toEqual(LEASES);
-    expect(fake.requests.map((r) => r.args[0])).toEqual(Array.from({ length: 18 }, (_, page) => page * 7));
+    expect(fake.requests).toHaveLength(18);
   });
 
-  it('stops at an empty page even if total promised more', async () => {
+  it('stops at an empty page even if it was promised a next one', async () => {
     const fake = await FakeCoordinator.start({
-      leases: ([offset], respond) => respond({ ok: true, total: 500, offset, leases: LEASES.slice(offset as number, (offset as number) + 50) }),
+      leases: ([, , after], respond) => {
+        const start = after === '' ? 0 : Number((after as string).split('/')[0]) - 9002 + 1;
+        respond({ ok: true, total: 500, leases: LEASES.slice(start, start + 50), next: 'more/please' });
+      },
     });
     const run = await oscport(['leases', '--json', '-c', fake.address]);
-    expect(JSON.parse(run.stdout)).toHaveLength(120);
-    expect(fake.requests).toHaveLength(4);
+    expect(JSON.parse(run.stdout)).toHaveLength(50);
+    expect(fake.requests).toHaveLength(2);
   });
 
   it('--state is passed to the coordinator', async () => {
@@ -262,7 +267,7 @@ describe('oscport leases', () => {
     const leases = JSON.parse(run.stdout) as LeaseView[];
     expect(leases).toHaveLength(30);
     expect(leases.every((lease) => lease.state === 'bound')).toBe(true);
-    expect(fake.requests.map((r) => r.args[2])).toEqual(['bound']);
+    expect(fake.requests.map((r) => r.args[1])).toEqual(['bound']);
   });
 
   it('rejects an unknown --state or a bad --coordinator as usage errors, before sending anything', async () => {
@@ -274,7 +279,7 @@ describe('oscport leases', () => {
   });
 
   it('--watch redraws until interrupted, snapshots separated by a blank line when not on a TTY', async () => {
-    const fake = await FakeCoordinator.start({ leases: ([offset], respond) => respond({ ok: true, total: 2, offset, leases: LEASES.slice(0, 2) }) });
+    const fake = await FakeCoordinator.start({ leases: (_args, respond) => respond({ ok: true, total: 2, leases: LEASES.slice(0, 2), next: '' }) });
     const interrupt = new AbortController();
     const pending = oscport(['leases', '--watch', '-c', fake.address], { watchIntervalMs: 30, interrupt: interrupt.signal });
     // A fourth request ID proves three draws (IDs, not datagrams: a slow reply makes the client send the same request again).
@@ -291,7 +296,7 @@ describe('oscport leases', () => {
   });
 
   it('--watch clears the screen before each draw on a TTY, and --json prints one array per line', async () => {
-    const fake = await FakeCoordinator.start({ leases: ([offset], respond) => respond({ ok: true, total: 1, offset, leases: LEASES.slice(0, 1) }) });
+    const fake = await FakeCoordinator.start({ leases: (_args, respond) => respond({ ok: true, total: 1, leases: LEASES.slice(0, 1), next: '' }) });
     const watchFor = async (args: string[], tty: boolean) => {
       const interrupt = new AbortController();
       const before = fake.requests.length;
