@@ -68,7 +68,7 @@ const meterPort = atlas().meterSocket.port;
 const child = spawnIpcChild(METERS_CHILD, [coordinator.port, plugins, meters.join(','), PROCESSOR_ID, PROCESSOR_HOST, PREFIX]);
 const { plugins: bound } = await child.next<{ plugins: Array<{ tempId: string; port: number; meter: string }> }>('ready');
 // Every plugin's subscription reached the coordinator, and every meter is subscribed on the device.
-const consumers = () => atlas().processors[0]!.subscriptions.reduce((sum, s) => sum + s.consumers, 0);
+const consumers = () => coordinator.atlas.status()!.processors[0]!.subscriptions.reduce((sum, s) => sum + s.consumers, 0);
 const giveUp = Date.now() + 10_000;
 while (consumers() < plugins || device.subscriptions().length < meters.length) {
   if (Date.now() > giveUp) throw new Error(`subscribed: ${consumers()} of ${plugins} plugins, ${device.subscriptions().length} of ${meters.length} meters on the device`);

@@ -39,6 +39,8 @@ export interface Coordinator {
   readonly port: number;
   readonly settings: Readonly<CoordinatorSettings>;
   readonly leases: LeaseRegistry;
+  /** The Atlas bridge, its processors and subscriptions in full. */
+  readonly atlas: AtlasBridge;
   stats(): CoordinatorStats;
   close(): Promise<void>;
 }
@@ -76,7 +78,7 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
     counters: { ...counters },
     receiveBuffer,
     controllers: controllers.list().map((controller) => controller.key),
-    atlas: atlas.status(),
+    atlas: atlas.summary(),
     journal: opened ? { compactions: opened.journal.compactions.count, longestCompactionBlockMs: Math.round(opened.journal.compactions.longestBlockMs * 100) / 100 } : null,
   });
   // Routing [PROTOCOL §11-§14]: controllers hear plugin traffic and lease events, and reach plugins through leases.
@@ -127,6 +129,7 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
     port,
     settings,
     leases,
+    atlas,
     stats,
     close: async () => {
       if (closed) return;

@@ -1,4 +1,4 @@
-import type { AtlasBridgeStatus } from './atlas/bridge.js';
+import type { AtlasSummary } from './atlas/bridge.js';
 import type { Counters } from './counters.js';
 
 /** The coordinator's status, as `Coordinator.stats()` and `/coordinator/status` give it. [PROTOCOL §10] */
@@ -22,6 +22,6 @@ export interface CoordinatorStats {
   journal: { compactions: number; longestCompactionBlockMs: number } | null;
   /** The controllers registered now, `host:port`. [PROTOCOL §11] */
   controllers: string[];
-  /** The Atlas bridge's processors, subscriptions and rates; null before the first processor. [PROTOCOL §15] */
-  atlas: AtlasBridgeStatus | null;
+  /** The Atlas bridge in counts (its lists are paged); null before the first processor. [PROTOCOL §10, §15] */
+  atlas: AtlasSummary | null;
 }

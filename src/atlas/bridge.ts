@@ -11,7 +11,7 @@ import type { AtlasProcessor, AtlasSettings } from '../settings/index.js';
 import { createAtlasCounters, type AtlasCounters } from './counters.js';
 import { MeterSocket, type MeterSocketStatus } from './meter-socket.js';
 import { AtlasSession, type SessionState, type Warn } from './session.js';
-import { plugin, SubscriptionTable, type DeviceSubscription } from './subscriptions.js';
+import { plugin, SubscriptionTable, type DeviceSubscription, type Subscription } from './subscriptions.js';
 
 export interface AtlasBridgeOptions {
   settings: AtlasSettings;
@@ -47,6 +47,21 @@ export interface AtlasBridgeStatus {
   processors: ProcessorStatus[];
   counters: AtlasCounters;
 }
+
+/** The bridge in counts, as `/coordinator/status` carries it: its lists are paged (PROTOCOL §10). */
+export interface AtlasSummary {
+  meterSocket: MeterSocketStatus;
+  processors: number;
+  connected: number;
+  subscriptions: number;
+  counters: AtlasCounters;
+}
+
+/** A processor as `/coordinator/atlas/processors` lists it: its subscriptions counted. */
+export type ProcessorRow = Omit<ProcessorStatus, 'subscriptions'> & { subscriptions: number };
+
+/** A subscription as `/coordinator/atlas/meters` lists it. */
+export type MeterRow = SubscriptionStatus & { processor: string };
 
 const WARN_INTERVAL_MS = 10_000;
 /** Most parameters in one `sub` or `unsub`, and the wait between two of them: the device is never flooded. */
@@ -180,6 +195,38 @@ export class AtlasBridge {
     for (const { processorId, param } of this.subscriptions.dropConsumer(consumer)) this.processors.get(processorId)?.session.unwant(param);
   }
 
+  /** The bridge in counts; null before the first processor. */
+  summary(): AtlasSummary | null {
+    if (!this.opened) return null;
+    const processors = [...this.processors.values()];
+    return {
+      meterSocket: this.opened.status(),
+      processors: processors.length,
+      connected: processors.filter(({ session }) => session.status().state === 'connected').length,
+      subscriptions: processors.reduce((sum, { config }) => sum + this.subscriptions.countOf(config.id), 0),
+      counters: { ...this.counters },
+    };
+  }
+
+  /** Every processor, by id. */
+  processorList(): ProcessorRow[] {
+    return [...this.processors.values()]
+      .map(({ config, session }) => ({ ...config, ...session.status(), subscriptions: this.subscriptions.countOf(config.id) }))
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  /** Every subscription, by processor, then param. */
+  meterList(): MeterRow[] {
+    const now = this.options.clock.now();
+    const ids = [...this.processors.keys()].sort();
+    return ids.flatMap((id) =>
+      this.subscriptions
+        .of(id)
+        .map((subscription) => ({ processor: id, ...this.statusOf(subscription, now) }))
+        .sort((a, b) => (a.param < b.param ? -1 : a.param > b.param ? 1 : 0)),
+    );
+  }
+
   /** Processors, their state, subscriptions and rates; null before the first processor. */
   status(): AtlasBridgeStatus | null {
     if (!this.opened) return null;
@@ -189,15 +236,14 @@ export class AtlasBridge {
       processors: [...this.processors.values()].map(({ config, session }) => ({
         ...config,
         ...session.status(),
-        subscriptions: this.subscriptions.of(config.id).map((subscription) => ({
-          param: subscription.param,
-          consumers: subscription.consumers.size,
-          updatesPerSecond: subscription.rate.perSecond(now),
-          ...subscription.device,
-        })),
+        subscriptions: this.subscriptions.of(config.id).map((subscription) => this.statusOf(subscription, now)),
       })),
       counters: { ...this.counters },
     };
+  }
+
+  private statusOf(subscription: Subscription, now: number): SubscriptionStatus {
+    return { param: subscription.param, consumers: subscription.consumers.size, updatesPerSecond: subscription.rate.perSecond(now), ...subscription.device };
   }
 
   async close(): Promise<void> {

@@ -4,7 +4,7 @@ import { decodeDatagram, encodeMessage, type OscArg } from '../osc/codec.js';
 import { LEASE_STATES, type LeaseState } from '../leases/lease.js';
 import { parseLeaseView, type LeaseView } from '../leases/lease-view.js';
 import { createNonce } from '../nonce.js';
-import type { AtlasBridgeStatus } from '../atlas/bridge.js';
+import type { AtlasBridgeStatus, AtlasSummary, MeterRow, ProcessorRow } from '../atlas/bridge.js';
 import { bindExclusive, closeSocket } from '../net/udp.js';
 import { describeSystemError } from '../system-errors.js';
 
@@ -21,8 +21,8 @@ export interface CoordinatorStatus {
   dataDir: string | null;
   /** Registered controllers, `host:port`. */
   controllers: string[];
-  /** The Atlas bridge as the coordinator reports it; null before its first processor. */
-  atlas: AtlasBridgeStatus | null;
+  /** The Atlas bridge in counts; null before its first processor. */
+  atlas: AtlasSummary | null;
 }
 
 export type ProbeResult =
@@ -186,6 +186,36 @@ export class CoordinatorClient {
     }
   }
 
+  /** The whole Atlas bridge: its status, then its processors and subscriptions a page at a time; null before its first processor. */
+  async atlas(): Promise<AtlasBridgeStatus | null> {
+    const { atlas } = await this.status();
+    if (atlas === null) return null;
+    const processors = await this.pages<ProcessorRow>('atlas/processors', 'processors');
+    const meters = await this.pages<MeterRow>('atlas/meters', 'meters');
+    return {
+      meterSocket: atlas.meterSocket,
+      processors: processors.map((processor) => ({
+        ...processor,
+        subscriptions: meters.filter((meter) => meter.processor === processor.id).map(({ processor: _, ...subscription }) => subscription),
+      })),
+      counters: atlas.counters,
+    };
+  }
+
+  /** Every row of a paged list, each page after the last row of the one before. */
+  private async pages<Row>(verb: string, field: string): Promise<Row[]> {
+    const rows: Row[] = [];
+    for (let after = ''; ; ) {
+      const reply = await this.request(verb, { type: 'i', value: LEASES_PAGE_LIMIT }, { type: 's', value: after });
+      const page = reply[field];
+      if (!Array.isArray(page)) throw new AdminReplyError(verb, `"${field}" is not an array`);
+      if (typeof reply.next !== 'string') throw new AdminReplyError(verb, '"next" is not text');
+      rows.push(...(page as Row[]));
+      if (reply.next === '' || page.length === 0) return rows;
+      after = reply.next;
+    }
+  }
+
   /** The lease with this tempID, or on this port (a decimal string). */
   async lease(target: string): Promise<LeaseView> {
     const reply = await this.request('lease', { type: 's', value: target });
@@ -283,7 +313,7 @@ function parseStatus(value: unknown): CoordinatorStatus {
     throw fail('"ports" is not {listening, unavailable}');
   }
   const controllers = Array.isArray(value.controllers) ? value.controllers.filter((key): key is string => typeof key === 'string') : [];
-  const atlas = isObject(value.atlas) && isObject(value.atlas.meterSocket) && Array.isArray(value.atlas.processors) ? (value.atlas as unknown as AtlasBridgeStatus) : null;
+  const atlas = isObject(value.atlas) && isObject(value.atlas.meterSocket) && isCount(value.atlas.processors) ? (value.atlas as unknown as AtlasSummary) : null;
   return {
     uptimeMs,
     ports: ports as CoordinatorStatus['ports'],

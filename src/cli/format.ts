@@ -1,4 +1,4 @@
-import type { AtlasBridgeStatus } from '../atlas/bridge.js';
+import type { AtlasBridgeStatus, AtlasSummary } from '../atlas/bridge.js';
 import type { PortHolder } from '../net/port-holder.js';
 import { inUserTerms } from '../system-errors.js';
 import { LEASE_STATES, type CoordinatorStatus, type LeaseView } from './coordinator-client.js';
@@ -109,11 +109,9 @@ export function printable(text: string): string {
   return text.replace(/\p{C}/gu, '?');
 }
 
-function atlasSummary({ meterSocket, processors }: AtlasBridgeStatus): string {
-  const connected = processors.filter((p) => p.state === 'connected').length;
-  const subscriptions = processors.reduce((sum, p) => sum + p.subscriptions.length, 0);
+function atlasSummary({ meterSocket, processors, connected, subscriptions }: AtlasSummary): string {
   const socket = meterSocket.bound ? `meters on ${meterSocket.host}:${meterSocket.port}` : `meter port ${meterSocket.port} NOT bound`;
-  return `${processors.length} processor(s), ${connected} connected, ${subscriptions} subscription(s), ${socket}`;
+  return `${processors} processor(s), ${connected} connected, ${subscriptions} subscription(s), ${socket}`;
 }
 
 /** `oscport atlas`: the meter socket, each processor and its subscriptions, the counters. */

@@ -74,7 +74,7 @@ export function registerAdminCommands(program: Command, io: AdminIo = { stdout: 
     .option('--json', 'print the bridge status as JSON')
     .action(async (flags: CommonFlags) =>
       withClient(flags, async (client) => {
-        const { atlas } = await client.status();
+        const atlas = await client.atlas();
         write(io.stdout, flags.json ? JSON.stringify(atlas) : formatAtlas(atlas));
       }),
     );

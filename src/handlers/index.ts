@@ -14,6 +14,7 @@ import { handlePluginTraffic } from './plugin-traffic.js';
 import { handlePortConfirmed } from './port-confirmed.js';
 import { handleRelease } from './release.js';
 import { handleRequestPort } from './request-port.js';
+import { handleAdminAtlasMeters, handleAdminAtlasProcessors } from './admin/atlas-lists.js';
 import { handleAtlasAdd } from './atlas/add.js';
 import { handleAtlasRemove } from './atlas/remove.js';
 import { handleAtlasSubscribe } from './atlas/subscribe.js';
@@ -52,6 +53,8 @@ const handlers = new Map<string, Handler>([
   [ROUTING_ADDRESS.queryRms, handleQueryRms], // [PROTOCOL §14]
   [ADMIN_ADDRESS.atlasAdd, handleAtlasAdd], // [PROTOCOL §15]
   [ADMIN_ADDRESS.atlasRemove, handleAtlasRemove],
+  [ADMIN_ADDRESS.atlasProcessors, handleAdminAtlasProcessors],
+  [ADMIN_ADDRESS.atlasMeters, handleAdminAtlasMeters],
   [ATLAS_ADDRESS.subscribe, handleAtlasSubscribe],
   [ATLAS_ADDRESS.unsubscribe, handleAtlasUnsubscribe],
 ]);

@@ -72,7 +72,7 @@ describe('the Atlas bridge in the coordinator [PROTOCOL §15]', () => {
     expect(values(forwarded).slice(0, 2)).toEqual(['bar', 'ZoneMeter_0']);
     expect(forwarded.message.args[2]!.type).toBe('f');
     expect(bar.subscriptions()).toEqual(['ZoneMeter_0']);
-    expect(c.stats().atlas?.processors[0]).toMatchObject({ id: 'bar', state: 'connected', subscriptions: [{ param: 'ZoneMeter_0', consumers: 1 }] });
+    expect(c.atlas.status()?.processors[0]).toMatchObject({ id: 'bar', state: 'connected', subscriptions: [{ param: 'ZoneMeter_0', consumers: 1 }] });
   });
 
   it('two processors on different addresses with the same meter names are kept apart, through one meter socket', async () => {
@@ -139,7 +139,7 @@ describe('the Atlas bridge in the coordinator [PROTOCOL §15]', () => {
     const client = await CoordinatorClient.open({ host: '127.0.0.1', port: c.port });
     closers.push(() => client.close());
     expect(await client.request('atlas/add', s('bar'), s('127.0.0.2'), i(bar.tcpPort))).toEqual({ ok: true, processor: { id: 'bar', host: '127.0.0.2', tcpPort: bar.tcpPort } });
-    await expect.poll(() => c.stats().atlas?.processors[0]?.state, { timeout: 5000 }).toBe('connected');
+    await expect.poll(() => c.atlas.status()?.processors[0]?.state, { timeout: 5000 }).toBe('connected');
     await expect(client.request('atlas/add', s('again'), s('127.0.0.2'), i(bar.tcpPort))).rejects.toThrow('host 127.0.0.2 is already processor "bar"');
     await expect(client.request('atlas/add', s('named'), s('atlas.local'), i(5321))).rejects.toThrow('is not an IPv4 address');
     expect(await client.request('atlas/remove', s('bar'))).toEqual({ ok: true, removed: { id: 'bar' } });
@@ -156,7 +156,7 @@ describe('the Atlas bridge in the coordinator [PROTOCOL §15]', () => {
     const c = await coordinatorWithAtlas(meterPort, [{ id: 'bar', host: '127.0.0.2', tcpPort: bar.tcpPort }]);
     expect(c.stats().atlas?.meterSocket).toMatchObject({ bound: false, port: meterPort });
     expect(c.stats().atlas?.meterSocket.holders).toEqual([expect.objectContaining({ pid: process.pid })]);
-    await expect.poll(() => c.stats().atlas?.processors[0]?.state, { timeout: 5000 }).toBe('connected');
+    await expect.poll(() => c.atlas.status()?.processors[0]?.state, { timeout: 5000 }).toBe('connected');
     await plugin('still-served', c);
   });
 });
@@ -172,7 +172,7 @@ describe('guards on the Atlas bridge [PROTOCOL §15]', () => {
     expect(values(await stranger.next('/coordinator/error'))).toEqual(['unknown_target', 'no verified plugin is known as ghost-1', '/atlas/subscribe']);
     stranger.send(c.port, '/atlas/subscribe', s('controller'), s('bar'), s('ZoneMeter_0'));
     expect(values(await stranger.next('/coordinator/error'))[0]).toBe('unknown_target');
-    expect(c.stats().atlas?.processors[0]?.subscriptions).toEqual([]);
+    expect(c.atlas.status()?.processors[0]?.subscriptions).toEqual([]);
     expect(bar.subscriptions()).toEqual([]);
   });
 
@@ -183,8 +183,8 @@ describe('guards on the Atlas bridge [PROTOCOL §15]', () => {
     const ctl = await controller(c);
     for (let n = 0; n < 65; n++) ctl.send(c.port, '/atlas/subscribe', s('controller'), s('bar'), s(`ZoneMeter_${n}`));
     expect(values(await ctl.next('/coordinator/error'))).toEqual(['too_many_subscriptions', 'a consumer may want 64 meters at most', '/atlas/subscribe']);
-    expect(c.stats().atlas?.processors[0]?.subscriptions).toHaveLength(64);
-    expect(c.stats().atlas?.processors[0]?.subscriptions.some((sub) => sub.param === 'ZoneMeter_64')).toBe(false);
+    expect(c.atlas.status()?.processors[0]?.subscriptions).toHaveLength(64);
+    expect(c.atlas.status()?.processors[0]?.subscriptions.some((sub) => sub.param === 'ZoneMeter_64')).toBe(false);
   });
 
   it('processors are capped: the 33rd is refused', async () => {
@@ -193,5 +193,38 @@ describe('guards on the Atlas bridge [PROTOCOL §15]', () => {
     closers.push(() => client.close());
     for (let n = 0; n < 32; n++) await client.request('atlas/add', s(`p${n}`), s(`127.0.1.${n + 1}`), i(1));
     await expect(client.request('atlas/add', s('p32'), s('127.0.1.33'), i(1))).rejects.toThrow('there are 32 processors already, the most at once');
+  });
+});
+
+describe('answers that outgrow a datagram [PROTOCOL §10]', () => {
+  it('status carries the bridge in counts, under 8 KiB with 800 subscriptions; the lists come a page at a time, each row once', async () => {
+    const c = await coordinatorWithAtlas(await freeUdpPort(), []);
+    for (let n = 0; n < 4; n++) await c.atlas.addProcessor({ id: `p${n}`, host: `127.0.2.${n + 1}`, tcpPort: 1 });
+    for (let consumer = 0; consumer < 16; consumer++) {
+      for (let m = 0; m < 50; m++) {
+        const param = `ZoneMeter_${consumer * 50 + m}`;
+        expect(c.atlas.subscribe(`controller:127.0.0.1:${40000 + consumer}`, `p${(consumer * 50 + m) % 4}`, param)).toBeUndefined();
+      }
+    }
+    const asker = await Peer.bind();
+    closers.push(() => asker.close());
+    const raw: Buffer[] = [];
+    asker.socket.on('message', (data) => raw.push(data));
+    asker.send(c.port, '/coordinator/status', s('st'));
+    const reply = await asker.next('/coordinator/reply');
+    expect(raw[0]!.length).toBeLessThan(8 * 1024);
+    expect(JSON.parse(values(reply)[1] as string).status.atlas).toMatchObject({ processors: 4, connected: 0, subscriptions: 800 });
+
+    const client = await CoordinatorClient.open({ host: '127.0.0.1', port: c.port });
+    closers.push(() => client.close());
+    const atlas = (await client.atlas())!;
+    expect(atlas.processors.map((p) => [p.id, p.subscriptions.length])).toEqual([
+      ['p0', 200],
+      ['p1', 200],
+      ['p2', 200],
+      ['p3', 200],
+    ]);
+    const params = atlas.processors.flatMap((p) => p.subscriptions.map((sub) => sub.param));
+    expect(new Set(params).size).toBe(800);
   });
 });

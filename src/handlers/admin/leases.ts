@@ -1,11 +1,7 @@
 import { LEASE_STATES } from '../../leases/lease.js';
 import type { LeaseView } from '../../leases/lease-view.js';
 import type { Hub } from '../hub.js';
-import { ADMIN_FORMS, adminQuery, type Reply } from './query.js';
-
-/** Keeps every reply datagram well inside the 8 KiB the protocol promises. */
-const REPLY_BUDGET_BYTES = 7 * 1024;
-const PAGE_LIMIT = 50;
+import { ADMIN_FORMS, adminQuery, PAGE_LIMIT, REPLY_BUDGET_BYTES, type Reply } from './query.js';
 
 /**
  * [PROTOCOL §10] `/coordinator/leases ,siss id limit state after`: ordered by port, then tempID,

@@ -16,6 +16,8 @@ export const ADMIN_ADDRESS = {
   probe: requests.probe.address,
   atlasAdd: requests.atlasAdd.address,
   atlasRemove: requests.atlasRemove.address,
+  atlasProcessors: requests.atlasProcessors.address,
+  atlasMeters: requests.atlasMeters.address,
   reply: reply.address,
 } as const;
 
@@ -27,7 +29,34 @@ export const ADMIN_FORMS = {
   probe: requests.probe.forms[0]!,
   atlasAdd: requests.atlasAdd.forms[0]!,
   atlasRemove: requests.atlasRemove.forms[0]!,
+  atlasProcessors: requests.atlasProcessors.forms[0]!,
+  atlasMeters: requests.atlasMeters.forms[0]!,
 } as const;
+
+/** Keeps every reply datagram well inside the 8 KiB the protocol promises. */
+export const REPLY_BUDGET_BYTES = 7 * 1024;
+/** Rows one page holds at most. */
+export const PAGE_LIMIT = 50;
+
+/**
+ * One page of `rows` (sorted by `keyOf`, unique keys) after the cursor `after` ("" for the first):
+ * at most `limit` rows, fewer when the reply would not fit a datagram, and the cursor of the next
+ * page in `next` ("" when none is left). A row there throughout a walk is on exactly one page.
+ */
+export function pageAfter<Row>(rows: readonly Row[], keyOf: (row: Row) => string, after: string, limit: number, name: string): Reply {
+  const start = after === '' ? 0 : rows.findIndex((row) => keyOf(row) > after);
+  const taken = start < 0 ? [] : rows.slice(start, start + Math.min(limit, PAGE_LIMIT));
+  const body = (): Reply => {
+    const last = taken.at(-1);
+    return { ok: true, total: rows.length, [name]: taken, next: last !== undefined && start + taken.length < rows.length ? keyOf(last) : '' };
+  };
+  let reply = body();
+  while (taken.length > 1 && Buffer.byteLength(JSON.stringify(reply)) > REPLY_BUDGET_BYTES) {
+    taken.pop();
+    reply = body();
+  }
+  return reply;
+}
 
 export type Reply = Record<string, unknown>;
 type Answer = (hub: Hub, args: readonly DecodedArg[]) => Reply | Promise<Reply>;
