@@ -1,3 +1,4 @@
+import { isLoopback } from '../net/cidr.js';
 import { REQUEST_ID_MAX_LENGTH, typeTags, validateIdentityArg } from '../osc/wire.js';
 import { gatherRms } from '../routing/gather.js';
 import { ROUTING_ADDRESS } from '../routing/messages.js';
@@ -8,6 +9,10 @@ import { refuseController } from './routing.js';
 export const handleQueryRms: Handler = (hub, message, _datagram, source) => {
   const refuse = (code: Parameters<typeof refuseController>[2], detail: string) => refuseController(hub, source, code, detail, ROUTING_ADDRESS.queryRms);
   if (!hub.controllers.allowed(source.address)) return refuse('forbidden', `${source.address} is neither loopback nor in --controllers-allow`);
+  // Its answer is many times its size, and a source off the host can be forged: only a registered controller is answered.
+  if (!isLoopback(source.address) && !hub.controllers.of(source.address, source.port)) {
+    return refuse('forbidden', 'off the host, only a registered controller may gather');
+  }
   if (typeTags(message.args) !== 'si') return refuse('bad_arguments', `${ROUTING_ADDRESS.queryRms} expects ,si queryID timeoutMs`);
   const problem = validateIdentityArg(message.args[0], 'queryID', REQUEST_ID_MAX_LENGTH);
   if (problem !== undefined) return refuse('bad_arguments', problem);

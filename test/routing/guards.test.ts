@@ -1,4 +1,5 @@
 import dgram from 'node:dgram';
+import { networkInterfaces } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import { encodeMessage } from '../../src/osc/codec.js';
@@ -251,3 +252,32 @@ describe('floods that lock out newcomers [PROTOCOL §13, §14]', () => {
     expect(c.stats().counters.lateAnswers - lateBefore).toBe(queries.length);
   });
 });
+
+describe('amplification [PROTOCOL §14]', () => {
+  it.skipIf(offHostAddress() === undefined)('from off the host, a gather is answered only to a registered controller: a forged source gets a short refusal', async () => {
+    const address = offHostAddress()!;
+    const c = await testCoordinator(RANGE, { host: '0.0.0.0', controllersAllow: [`${address}/32`] });
+    await plugin('gathered', c.port);
+    const remote = await Peer.bind(0, { host: address });
+    closers.push(() => remote.close());
+    const raw: Buffer[] = [];
+    remote.socket.on('message', (data) => raw.push(data));
+    const ask = encodeMessage({ address: '/coordinator/query_rms', args: [s('q1'), i(300)] });
+    await new Promise<void>((resolve) => remote.socket.send(ask, c.port, address, () => resolve()));
+    const [code, detail] = values(await remote.next('/coordinator/error'));
+    expect([code, detail]).toEqual(['forbidden', 'off the host, only a registered controller may gather']);
+    expect(raw[0]!.length).toBeLessThan(4 * ask.length);
+    // Registered (it listens where it sends from), it is answered.
+    await new Promise<void>((resolve) => remote.socket.send(encodeMessage({ address: '/coordinator/subscribe', args: [] }), c.port, address, () => resolve()));
+    await remote.next('/coordinator/subscribed');
+    await new Promise<void>((resolve) => remote.socket.send(ask, c.port, address, () => resolve()));
+    expect(values(await remote.next('/coordinator/rms'))[0]).toBe('q1');
+  });
+});
+
+/** An IPv4 address of this host that is not loopback, if it has one. */
+function offHostAddress(): string | undefined {
+  return Object.values(networkInterfaces())
+    .flat()
+    .find((candidate) => candidate?.family === 'IPv4' && !candidate.internal)?.address;
+}
