@@ -12,7 +12,7 @@ import { churn } from './churn.js';
  * journal on. The churn runs in a child process so that the memory measured is the coordinator's.
  * Prints cycles per second, the coordinator's RSS at start, at its peak and at the end after GC,
  * and the journal's size, lines and compactions.
- * Usage: npm run soak [-- CYCLES]
+ * Usage: npm run soak [-- CYCLES [SECONDS [PLUGINS]]] (bench/soaks.ts) runs it first.
  */
 const cycles = Number(process.argv[2] ?? 100_000);
 
