@@ -1,7 +1,10 @@
 import dgram from 'node:dgram';
+import { expect } from 'vitest';
 import { decodeDatagram } from '../../src/osc/codec.js';
 import { ADDRESS } from '../../src/osc/wire.js';
 import { f, i, Peer, s, values } from './peer.js';
+
+const QUERY_RMS = Buffer.from(ADDRESS.query_rms);
 
 /**
  * A plugin instance driven by hand: it asks, binds its port the JUCE way
@@ -13,6 +16,8 @@ export class ManualPlugin {
   answering = true;
   probes = 0;
   port = -1;
+  /** Called with each probe's nonce after the plugin's own answer, for tests that answer again. */
+  onProbe: ((nonce: string) => void) | undefined;
   private receiver: dgram.Socket | undefined;
 
   private constructor(
@@ -24,6 +29,14 @@ export class ManualPlugin {
 
   static async create(tempId: string, coordinatorPort: number): Promise<ManualPlugin> {
     return new ManualPlugin(tempId, coordinatorPort, await Peer.bind(), tempId);
+  }
+
+  /** One that has asked, bound and answered its first probe: `close` it when done. */
+  static async verified(tempId: string, coordinatorPort: number): Promise<ManualPlugin> {
+    const plugin = await ManualPlugin.create(tempId, coordinatorPort);
+    await plugin.handshake();
+    await expect.poll(() => plugin.probes).toBeGreaterThan(0);
+    return plugin;
   }
 
   /** Request, bind the assigned port, confirm: resolves with the port once the coordinator has verified it. */
@@ -45,14 +58,22 @@ export class ManualPlugin {
       for (const message of decoded.messages) {
         if (message.address !== ADDRESS.query_rms) continue;
         this.probes++;
-        if (this.answering) {
-          const nonce = message.args[0]!.value as string;
-          this.sender.send(this.coordinatorPort, ADDRESS.rms_response, s(nonce), s(this.answerAs), f(0.1));
-        }
+        const nonce = message.args[0]!.value as string;
+        if (this.answering) this.sender.send(this.coordinatorPort, ADDRESS.rms_response, s(nonce), s(this.answerAs), f(0.1));
+        this.onProbe?.(nonce);
       }
     });
     this.receiver = socket;
     this.port = port;
+  }
+
+  /** Raw datagrams that arrive on its port from now on, the coordinator's probes left out. */
+  arrivals(): Buffer[] {
+    const raw: Buffer[] = [];
+    this.receiver?.on('message', (data) => {
+      if (!data.subarray(0, QUERY_RMS.length).equals(QUERY_RMS)) raw.push(data);
+    });
+    return raw;
   }
 
   telemetry(): void {

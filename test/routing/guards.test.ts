@@ -1,4 +1,3 @@
-import dgram from 'node:dgram';
 import { networkInterfaces } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
@@ -26,21 +25,11 @@ async function controller(coordinatorPort: number): Promise<Peer> {
   return peer;
 }
 
+/** A deployed-style plugin, verified on its port (its probe answered). */
 async function plugin(tempId: string, coordinatorPort: number): Promise<ManualPlugin> {
-  const p = await ManualPlugin.create(tempId, coordinatorPort);
+  const p = await ManualPlugin.verified(tempId, coordinatorPort);
   closers.push(() => p.close());
-  await p.handshake();
-  await expect.poll(() => p.probes).toBeGreaterThan(0);
   return p;
-}
-
-/** Datagrams arriving on a plugin's leased port other than the coordinator's probes. */
-function receivedOn(p: ManualPlugin): Buffer[] {
-  const raw: Buffer[] = [];
-  (p as unknown as { receiver: dgram.Socket }).receiver.on('message', (data) => {
-    if (!data.subarray(0, ADDRESS.query_rms.length).equals(Buffer.from(ADDRESS.query_rms))) raw.push(data);
-  });
-  return raw;
 }
 
 /** `/coordinator/send ,ssss target /aiplayer/track_uuid_assignment tempID trackID`, the trackID as raw bytes. */
@@ -73,7 +62,7 @@ describe('leases destroyed through a controller', () => {
   ])('a trackID that is %s is refused: never learnt, never delivered, and the lease lives on', async (_, trackId, reason) => {
     const c = await testCoordinator(RANGE, { livenessIntervalMs: 50, probeTimeoutMs: 200 });
     const p = await plugin('named-1', c.port);
-    const arrived = receivedOn(p);
+    const arrived = p.arrivals();
     const chatty = await controller(c.port);
     await chatty.sendRaw(c.port, nameTrack('named-1', 'named-1', trackId));
     const error = await chatty.next('/coordinator/error');
@@ -119,7 +108,7 @@ describe('leases destroyed through a controller', () => {
   it.each([ADDRESS.port_assignment, ADDRESS.port_error])('%s is the coordinator\'s alone: refused, and the plugin stays where it is', async (address) => {
     const c = await testCoordinator(RANGE);
     const p = await plugin('stays-1', c.port);
-    const arrived = receivedOn(p);
+    const arrived = p.arrivals();
     const chatty = await controller(c.port);
     chatty.send(c.port, '/coordinator/send', s('stays-1'), s(address), s('stays-1'), i(RANGE[1]), s('assigned'));
     const [code, detail] = values(await chatty.next('/coordinator/error'));
@@ -185,7 +174,7 @@ describe('floods that lock out newcomers [PROTOCOL §13, §14]', () => {
     const clock = new SimulatedClock();
     const c = await testCoordinator(RANGE, { clock, sendBudget: 100 });
     const plugins = [await plugin('b-1', c.port), await plugin('b-2', c.port), await plugin('b-3', c.port)];
-    const arrived = plugins.map(receivedOn);
+    const arrived = plugins.map((p) => p.arrivals());
     const flooder = await Peer.bind();
     const polite = await Peer.bind();
     closers.push(() => flooder.close(), () => polite.close());
@@ -236,12 +225,10 @@ describe('floods that lock out newcomers [PROTOCOL §13, §14]', () => {
     second.answering = false;
     // The first answers every probe twice: once its own way, once again with the same nonce and in the second's name.
     const queries: string[] = [];
-    (first as unknown as { receiver: dgram.Socket }).receiver.on('message', (data) => {
-      if (!data.subarray(0, ADDRESS.query_rms.length).equals(Buffer.from(ADDRESS.query_rms))) return;
-      const nonce = data.toString('utf8', 24, data.indexOf(0, 24));
+    first.onProbe = (nonce) => {
       queries.push(nonce);
       first.sender.send(c.port, ADDRESS.rms_response, s(nonce), s('twice-2'), f(0.5));
-    });
+    };
     const lateBefore = c.stats().counters.lateAnswers;
     chatty.send(c.port, '/coordinator/query_rms', s('q9'), i(300));
     const answers = values(await chatty.next('/coordinator/rms'));

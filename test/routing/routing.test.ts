@@ -1,4 +1,3 @@
-import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import { encodeMessage, type OscArg } from '../../src/osc/codec.js';
@@ -28,22 +27,9 @@ async function controller(coordinatorPort: number) {
 
 /** A deployed-style plugin, verified on its port (its probe answered). */
 async function plugin(tempId: string, coordinatorPort: number): Promise<ManualPlugin> {
-  const p = await ManualPlugin.create(tempId, coordinatorPort);
+  const p = await ManualPlugin.verified(tempId, coordinatorPort);
   closers.push(() => p.close());
-  await p.handshake();
-  await expect.poll(() => p.probes).toBeGreaterThan(0);
   return p;
-}
-
-const QUERY_RMS = Buffer.from(ADDRESS.query_rms);
-
-/** Raw datagrams arriving on a plugin's leased port, the coordinator's probes left out. */
-function receivedOn(p: ManualPlugin): Buffer[] {
-  const raw: Buffer[] = [];
-  (p as unknown as { receiver: dgram.Socket }).receiver.on('message', (data) => {
-    if (!data.subarray(0, QUERY_RMS.length).equals(QUERY_RMS)) raw.push(data);
-  });
-  return raw;
 }
 
 const bundle = (...messages: Uint8Array[]) =>
@@ -163,8 +149,8 @@ describe('sending to plugins [PROTOCOL §13]', () => {
     const a = await plugin('send-a', c.port);
     const b = await plugin('send-b', c.port);
     await expect.poll(() => c.stats().leases.bound).toBe(2);
-    const atA = receivedOn(a);
-    const atB = receivedOn(b);
+    const atA = a.arrivals();
+    const atB = b.arrivals();
 
     ctl.send(c.port, '/coordinator/send', s('send-a'), s('/aiplayer/start_tone'), f(440), f(-12));
     await expect.poll(() => atA.length).toBe(1);
@@ -188,7 +174,7 @@ describe('sending to plugins [PROTOCOL §13]', () => {
     closers.push(() => ctl.close());
     const p = await plugin('types', c.port);
     await expect.poll(() => c.leases.view('types')?.state).toBe('bound');
-    const at = receivedOn(p);
+    const at = p.arrivals();
     const blob = new Uint8Array([0, 1, 2, 255, 254]);
     const args: OscArg[] = [f(2), i(2), s('two'), { type: 'b', value: blob }];
     ctl.send(c.port, '/coordinator/send', s('types'), s('/aiplayer/anything'), ...args);
@@ -206,7 +192,7 @@ describe('sending to plugins [PROTOCOL §13]', () => {
     closers.push(() => ctl.close());
     const p = await plugin(`refuse-${tag}`, c.port);
     await expect.poll(() => c.leases.view(`refuse-${tag}`)?.state).toBe('bound');
-    const at = receivedOn(p);
+    const at = p.arrivals();
     ctl.send(c.port, '/coordinator/send', s(`refuse-${tag}`), s('/aiplayer/x'), arg as OscArg);
     const error = await ctl.next('/coordinator/error');
     expect(tags(error)).toBe('sss');
@@ -235,7 +221,7 @@ describe('sending to plugins [PROTOCOL §13]', () => {
     closers.push(() => ctl.close());
     const p = await plugin('bundled', c.port);
     await expect.poll(() => c.leases.view('bundled')?.state).toBe('bound');
-    const at = receivedOn(p);
+    const at = p.arrivals();
     await ctl.sendRaw(
       c.port,
       bundle(
