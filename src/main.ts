@@ -91,7 +91,13 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
   // The Atlas meter bridge [PROTOCOL §15]: its meter socket is bound when the first processor arrives.
   const atlas = new AtlasBridge({ settings: settings.atlas, leases, controllers, send, clock, logger });
 
-  const budgets = new SenderBudgets({ clock, datagramsPerSecond: settings.sendBudget, gathersInFlight: settings.maxGathers });
+  const budgets = new SenderBudgets({
+    clock,
+    datagramsPerSecond: settings.sendBudget,
+    gathersInFlight: settings.maxGathers,
+    totalDatagramsPerSecond: settings.sendBudgetTotal,
+    totalGathersInFlight: settings.maxGathersTotal,
+  });
   const hub: Hub = { leases, probes: core.probes, controllers, budgets, atlas, counters, log, send, clock, settings, status: stats };
   // [PROTOCOL §16] Every port is the coordinator's own: the same handlers, and replies from the port that was asked.
   for (const listening of [socket, ...extraSockets]) {

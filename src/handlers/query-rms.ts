@@ -23,9 +23,10 @@ export const handleQueryRms: Handler = (hub, message, _datagram, source) => {
   const busy = hub.budgets.startGather(sender, queryId);
   if (busy !== undefined) return refuse('busy', busy);
   const probes = [...hub.leases.bound()].length;
-  if (!hub.budgets.spend(sender, probes)) {
+  const overBudget = hub.budgets.spend(sender, probes);
+  if (overBudget !== undefined) {
     hub.budgets.endGather(sender, queryId);
-    return refuse('busy', `${probes} probes would pass this sender's budget of ${hub.settings.sendBudget} plugin datagrams a second`);
+    return refuse('busy', overBudget);
   }
   gatherRms(hub, queryId, timeoutMs, source, () => hub.budgets.endGather(sender, queryId));
 };

@@ -36,9 +36,8 @@ export const handleSend: Handler = (hub, message, datagram, source) => {
   if (targets.length === 0 && id !== '*') {
     return hub.leases.find(id) ? refuse('not_bound', `${id} has no verified port yet`) : refuse('unknown_target', `no plugin is known as ${id}`);
   }
-  if (!hub.budgets.spend(`${source.address}:${source.port}`, targets.length)) {
-    return refuse('busy', `${targets.length} plugin datagrams would pass this sender's budget of ${hub.settings.sendBudget} a second`);
-  }
+  const overBudget = hub.budgets.spend(`${source.address}:${source.port}`, targets.length);
+  if (overBudget !== undefined) return refuse('busy', overBudget);
   const bytes = Buffer.concat([
     oscString(address.value as string),
     oscString(`,${tags}`),

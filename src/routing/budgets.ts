@@ -6,10 +6,14 @@ export interface SenderBudgetsOptions {
   datagramsPerSecond: number;
   /** Gathers a sender may have waiting for answers at once. */
   gathersInFlight: number;
+  /** Plugin datagrams all senders together may cause a second. */
+  totalDatagramsPerSecond: number;
+  /** Gathers all senders together may have waiting at once. */
+  totalGathersInFlight: number;
 }
 
 interface Budget {
-  /** Datagrams it may still cause, refilled at `datagramsPerSecond`, up to a second's worth. */
+  /** Datagrams it may still cause, refilled at its rate, up to a second's worth. */
   tokens: number;
   refilledAt: number;
   /** The queryIDs of its gathers still waiting. */
@@ -20,60 +24,74 @@ interface Budget {
 const MAX_SENDERS = 4096;
 
 /**
- * [PROTOCOL §13, §14] What each controller may cost the plugins: a budget of plugin datagrams a
- * second (a token bucket holding a second's worth), and of gathers in flight. One controller, or a
- * flood from anywhere, cannot take the coordinator from the others: past its budget a request is
- * refused (`busy`).
+ * [PROTOCOL §13, §14] What controllers may cost the plugins: a budget of plugin datagrams a second
+ * (a token bucket holding a second's worth), and of gathers in flight, for each sender and for all
+ * of them together. One controller cannot take the coordinator from the others, and many sockets
+ * cannot take it from the plugins: past a budget a request is refused (`busy`).
  */
 export class SenderBudgets {
   private readonly senders = new Map<string, Budget>();
+  private readonly total: Budget;
 
-  constructor(private readonly options: SenderBudgetsOptions) {}
-
-  /** Takes `datagrams` from the sender's budget: false, and nothing taken, when it has not that many. */
-  spend(sender: string, datagrams: number): boolean {
-    const budget = this.budgetOf(sender);
-    if (budget.tokens < datagrams) return false;
-    budget.tokens -= datagrams;
-    return true;
+  constructor(private readonly options: SenderBudgetsOptions) {
+    this.total = { tokens: options.totalDatagramsPerSecond, refilledAt: options.clock.now(), gathers: new Set() };
   }
 
-  /** A gather starts: why not, when its queryID is already waiting or the sender has its most in flight. */
+  /** Takes `datagrams` from the sender's budget and the shared one: why not, and nothing taken, when either has not that many. */
+  spend(sender: string, datagrams: number): string | undefined {
+    const { datagramsPerSecond, totalDatagramsPerSecond } = this.options;
+    const budget = this.budgetOf(sender);
+    if (budget.tokens < datagrams) return `${datagrams} plugin datagrams would pass this sender's budget of ${datagramsPerSecond} a second`;
+    this.refill(this.total, totalDatagramsPerSecond);
+    if (this.total.tokens < datagrams) return `${datagrams} plugin datagrams would pass the budget of ${totalDatagramsPerSecond} a second that all senders share`;
+    budget.tokens -= datagrams;
+    this.total.tokens -= datagrams;
+    return undefined;
+  }
+
+  /** A gather starts: why not, when its queryID is already waiting or the sender, or all of them, have their most in flight. */
   startGather(sender: string, queryId: string): string | undefined {
     const { gathers } = this.budgetOf(sender);
     if (gathers.has(queryId)) return `queryID ${queryId} is already waiting for its answers`;
     if (gathers.size >= this.options.gathersInFlight) return `${gathers.size} gathers are waiting already, the most at once`;
+    if (this.total.gathers.size >= this.options.totalGathersInFlight) return `${this.total.gathers.size} gathers from all senders are waiting already, the most at once`;
     gathers.add(queryId);
+    this.total.gathers.add(`${sender} ${queryId}`);
     return undefined;
   }
 
   endGather(sender: string, queryId: string): void {
     this.senders.get(sender)?.gathers.delete(queryId);
+    this.total.gathers.delete(`${sender} ${queryId}`);
   }
 
   private budgetOf(sender: string): Budget {
     const { clock, datagramsPerSecond } = this.options;
-    const now = clock.now();
     let budget = this.senders.get(sender);
     if (!budget) {
-      if (this.senders.size >= MAX_SENDERS) this.forgetIdle(now);
-      budget = { tokens: datagramsPerSecond, refilledAt: now, gathers: new Set() };
+      if (this.senders.size >= MAX_SENDERS) this.forgetIdle();
+      budget = { tokens: datagramsPerSecond, refilledAt: clock.now(), gathers: new Set() };
       this.senders.set(sender, budget);
       return budget;
     }
-    budget.tokens = Math.min(datagramsPerSecond, budget.tokens + ((now - budget.refilledAt) * datagramsPerSecond) / 1000);
-    budget.refilledAt = now;
+    this.refill(budget, datagramsPerSecond);
     return budget;
   }
 
+  private refill(budget: Budget, perSecond: number): void {
+    const now = this.options.clock.now();
+    budget.tokens = Math.min(perSecond, budget.tokens + ((now - budget.refilledAt) * perSecond) / 1000);
+    budget.refilledAt = now;
+  }
+
   /** Senders with a full budget and nothing in flight are no different from new ones. */
-  private forgetIdle(now: number): void {
+  private forgetIdle(): void {
     const { datagramsPerSecond } = this.options;
     for (const [sender, budget] of this.senders) {
-      const full = budget.tokens + ((now - budget.refilledAt) * datagramsPerSecond) / 1000 >= datagramsPerSecond;
-      if (full && budget.gathers.size === 0) this.senders.delete(sender);
+      this.refill(budget, datagramsPerSecond);
+      if (budget.tokens >= datagramsPerSecond && budget.gathers.size === 0) this.senders.delete(sender);
     }
-    // Every one busy: the oldest makes room.
+    // Every one busy: the oldest makes room. Its gathers still count in the shared book until they end.
     if (this.senders.size >= MAX_SENDERS) this.senders.delete(this.senders.keys().next().value!);
   }
 }

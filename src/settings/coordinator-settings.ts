@@ -92,6 +92,10 @@ export interface CoordinatorSettings extends LeaseSettings {
   sendBudget: number;
   /** Gathers one sender may have waiting for answers at once. [PROTOCOL §14] */
   maxGathers: number;
+  /** Plugin datagrams all senders together may cause a second. [PROTOCOL §13] */
+  sendBudgetTotal: number;
+  /** Gathers all senders together may have waiting at once. [PROTOCOL §14] */
+  maxGathersTotal: number;
   /** Controllers registered from the start, for as long as it runs (today's ChattyChannels on 8998). */
   controllers: StandingController[];
   atlas: AtlasSettings;
@@ -229,6 +233,14 @@ export const COORDINATOR_SETTINGS: SettingsTable<CoordinatorSettings> = [
     description: 'plugin datagrams one controller may cause a second (sends, and gathers\' probes); past it, `busy`',
   }),
   setting({ key: 'maxGathers', type: count(1), default: 4, fills: 'maxGathers', description: 'calibration gathers one controller may have waiting at once; past it, `busy`' }),
+  setting({
+    key: 'sendBudgetTotal',
+    type: count(1),
+    default: 50_000,
+    fills: 'sendBudgetTotal',
+    description: 'plugin datagrams all controllers together may cause a second; past it, `busy`',
+  }),
+  setting({ key: 'maxGathersTotal', type: count(1), default: 16, fills: 'maxGathersTotal', description: 'calibration gathers all controllers together may have waiting at once; past it, `busy`' }),
   setting({
     key: 'controllerTtl',
     type: ms(1000),

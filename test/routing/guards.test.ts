@@ -196,6 +196,41 @@ describe('floods that lock out newcomers [PROTOCOL §13, §14]', () => {
     expect(flooder.pending().filter((r) => r.message.address === '/coordinator/error')).toHaveLength(31);
   });
 
+  it('all senders together have a budget too: many sockets cannot take the coordinator from the plugins', async () => {
+    const clock = new SimulatedClock();
+    const c = await testCoordinator(RANGE, { clock, sendBudget: 100, sendBudgetTotal: 150, maxGathersTotal: 1 });
+    const plugins = [await plugin('t-1', c.port), await plugin('t-2', c.port), await plugin('t-3', c.port)];
+    const arrived = plugins.map((p) => p.arrivals());
+    const flooders = [await Peer.bind(), await Peer.bind()];
+    closers.push(...flooders.map((peer) => () => peer.close()));
+    const everyone = encodeMessage({ address: '/coordinator/send', args: [s('*'), s('/aiplayer/stop_tone')] });
+    for (const flooder of flooders) {
+      await flooder.sendRaw(c.port, bundle(...Array.from({ length: 64 }, () => everyone)));
+      await handled(flooder, c.port);
+    }
+    // The first takes 33 sends of its own 100; the second finds 51 datagrams left of the shared 150: 17 sends.
+    const [first, second] = flooders.map((peer) => peer.pending().filter((r) => r.message.address === '/coordinator/error'));
+    expect([first!.length, second!.length]).toEqual([31, 47]);
+    expect(values(second!.at(-1)!)).toEqual(['busy', '3 plugin datagrams would pass the budget of 150 a second that all senders share', '/coordinator/send']);
+    await expect.poll(() => arrived.map((raw) => raw.length)).toEqual([50, 50, 50]);
+    // Gathers, a second later: one in flight from anyone, and another sender waits for it to end.
+    clock.increment(1000);
+    const gatherers = [await Peer.bind(), await Peer.bind()];
+    closers.push(...gatherers.map((peer) => () => peer.close()));
+    plugins[0]!.answering = false;
+    gatherers[0]!.send(c.port, '/coordinator/query_rms', s('first'), i(500));
+    await expect.poll(() => plugins[0]!.probes).toBeGreaterThan(1);
+    gatherers[1]!.send(c.port, '/coordinator/query_rms', s('second'), i(500));
+    expect(values(await gatherers[1]!.next('/coordinator/error'))).toEqual(['busy', '1 gathers from all senders are waiting already, the most at once', '/coordinator/query_rms']);
+    clock.increment(500);
+    await gatherers[0]!.next('/coordinator/rms_missing');
+    const probed = plugins[0]!.probes;
+    gatherers[1]!.send(c.port, '/coordinator/query_rms', s('second'), i(500));
+    await expect.poll(() => plugins[0]!.probes).toBeGreaterThan(probed);
+    clock.increment(500);
+    expect(values(await gatherers[1]!.next('/coordinator/rms_missing'))[0]).toBe('second');
+  });
+
   it('gathers in flight are capped per controller, and a queryID already waiting is refused', async () => {
     const clock = new SimulatedClock();
     const c = await testCoordinator(RANGE, { clock, maxGathers: 2 });

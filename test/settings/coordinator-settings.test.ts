@@ -35,6 +35,8 @@ describe("the coordinator's settings", () => {
       controllerTtlMs: 30_000,
       sendBudget: 20_000,
       maxGathers: 4,
+      sendBudgetTotal: 50_000,
+      maxGathersTotal: 16,
       controllers: [],
       atlas: {
         meterPort: 3131,
