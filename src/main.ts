@@ -18,6 +18,7 @@ import { AtlasBridge } from './atlas/bridge.js';
 import { controller as controllerConsumer } from './atlas/subscriptions.js';
 import { SenderBudgets } from './routing/budgets.js';
 import { Controllers } from './routing/controllers.js';
+import { PluginLevels } from './leases/levels.js';
 import { announceLeases } from './routing/lease-events.js';
 import { DEFAULT_SETTINGS, portsOf, validateSettings, type AtlasSettings, type CoordinatorSettings } from './settings/index.js';
 import type { CoordinatorStats, UnavailablePort } from './status.js';
@@ -39,6 +40,8 @@ export interface Coordinator {
   readonly port: number;
   readonly settings: Readonly<CoordinatorSettings>;
   readonly leases: LeaseRegistry;
+  /** Each lease's last rms. */
+  readonly levels: PluginLevels;
   /** The Atlas bridge, its processors and subscriptions in full. */
   readonly atlas: AtlasBridge;
   stats(): CoordinatorStats;
@@ -98,7 +101,8 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
     totalDatagramsPerSecond: settings.sendBudgetTotal,
     totalGathersInFlight: settings.maxGathersTotal,
   });
-  const hub: Hub = { leases, probes: core.probes, controllers, budgets, atlas, counters, log, send, clock, settings, status: stats };
+  const levels = new PluginLevels(leases);
+  const hub: Hub = { leases, levels, probes: core.probes, controllers, budgets, atlas, counters, log, send, clock, settings, status: stats };
   // [PROTOCOL §16] Every port is the coordinator's own: the same handlers, and replies from the port that was asked.
   for (const listening of [socket, ...extraSockets]) {
     const replies: Hub = listening === socket ? hub : { ...hub, send: (bytes, host, toPort) => closed || listening.send(bytes, toPort, host) };
@@ -135,6 +139,7 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
     port,
     settings,
     leases,
+    levels,
     atlas,
     stats,
     close: async () => {

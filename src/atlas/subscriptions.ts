@@ -23,6 +23,8 @@ export interface Subscription {
   rate: UpdateRate;
   /** A meter (`XMeter_N`), whose readings are clamped to -80..0 dB. */
   meter: boolean;
+  /** The last reading sent on; null before the first. */
+  last: number | null;
 }
 
 export interface SubscriptionKey {
@@ -92,6 +94,7 @@ export class SubscriptionTable {
     // A value proves the subscription, acknowledged or not.
     if (subscription.device !== ACTIVE) subscription.device = ACTIVE;
     subscription.rate.tick(clock.now());
+    subscription.last = reading;
     counters.updates++;
     try {
       this.sendToConsumers(meterMessage(processorId, param, reading), subscription.consumers);
@@ -129,7 +132,7 @@ export class SubscriptionTable {
     if (!params) this.byProcessor.set(processorId, (params = new Map()));
     let subscription = params.get(param);
     const first = subscription === undefined;
-    if (!subscription) params.set(param, (subscription = { processorId, param, consumers: new Set(), device: PENDING, rate: new UpdateRate(), meter: METER.test(param) }));
+    if (!subscription) params.set(param, (subscription = { processorId, param, consumers: new Set(), device: PENDING, rate: new UpdateRate(), meter: METER.test(param), last: null }));
     subscription.consumers.add(consumer);
     let held = this.byConsumer.get(consumer);
     if (!held) this.byConsumer.set(consumer, (held = new Set()));

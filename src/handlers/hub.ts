@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { Counters } from '../counters.js';
+import type { PluginLevels } from '../leases/levels.js';
 import type { LeaseRegistry } from '../leases/registry.js';
 import type { CoordinatorStats } from '../status.js';
 import type { SendBytes, Source } from '../net/udp.js';
@@ -14,6 +15,8 @@ import type { CoordinatorSettings } from '../settings/index.js';
 /** What a handler may touch. */
 export interface Hub {
   leases: LeaseRegistry;
+  /** Each lease's last rms, as its telemetry and rms report it. */
+  levels: PluginLevels;
   probes: ProbeBook;
   controllers: Controllers;
   /** What each controller may still cost the plugins. */

@@ -1,6 +1,6 @@
 import contract from '../../protocol/messages.json' with { type: 'json' };
 import type { Source } from '../net/udp.js';
-import { decodeDatagram, firstString, type DecodedMessage } from '../osc/codec.js';
+import { decodeDatagram, firstString, floatAfterFirstString, type DecodedMessage } from '../osc/codec.js';
 import { oscString } from '../osc/templates.js';
 import { ADDRESS } from '../osc/wire.js';
 import { handleAdminLease } from './admin/lease.js';
@@ -94,7 +94,12 @@ function hotTraffic(hub: Hub, datagram: Buffer): boolean {
   const first = firstString(datagram);
   if (first === undefined) return false;
   hub.counters.datagrams++;
-  if (first !== null && hub.leases.keepAlive(first)) hub.counters.pluginTraffic++;
+  const tempId = first === null ? undefined : hub.leases.keepAlive(first);
+  if (tempId !== undefined) {
+    hub.counters.pluginTraffic++;
+    const rms = floatAfterFirstString(datagram);
+    if (rms !== undefined) hub.levels.record(tempId, rms);
+  }
   if (hub.controllers.size > 0) hub.controllers.forward(datagram);
   return true;
 }

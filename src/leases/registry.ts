@@ -172,11 +172,10 @@ export class LeaseRegistry extends EventEmitter<LeaseEvents> implements LeaseDir
   }
 
   /** [PROTOCOL §9] Plugin traffic naming a lease by tempID or trackID keeps it alive: two lookups and a number written. */
-  keepAlive(id: string): boolean {
+  keepAlive(id: string): string | undefined {
     const tempId = this.table.has(id) ? id : this.tracks.get(id);
-    if (tempId === undefined) return false;
-    this.options.liveness.markSeen(tempId);
-    return true;
+    if (tempId !== undefined) this.options.liveness.markSeen(tempId);
+    return tempId;
   }
 
   /** The plugin took ChattyChannels' trackID: a track names one lease, the latest to take it. [PROTOCOL §12] */

@@ -200,6 +200,17 @@ export function firstString(data: Uint8Array): string | null | undefined {
 }
 
 /**
+ * For a datagram `firstString` found well-formed: its second argument when that is a float (the
+ * level in telemetry and rms), undefined when it is not.
+ */
+export function floatAfterFirstString(data: Buffer): number | undefined {
+  const tagsStart = readStringEnd(data, 0, data.byteLength);
+  if (data[tagsStart + 1] !== 0x73 || data[tagsStart + 2] !== 0x66) return undefined;
+  const floatStart = readStringEnd(data, readStringEnd(data, tagsStart, data.byteLength), data.byteLength);
+  return floatStart < 0 || floatStart + 4 > data.byteLength ? undefined : data.readFloatBE(floatStart);
+}
+
+/**
  * Where argument `index` of a decoded message begins in `data` (the message's own bytes from there
  * on can be sent on as they are, without re-encoding). The message was checked when it was decoded.
  */

@@ -7,7 +7,7 @@ import type { ProbeAsker, ProbeBook } from '../probes.js';
 import { rmsReply, type RmsAnswer } from './messages.js';
 
 export interface GatherOptions {
-  leases: LeaseDirectory & { keepAlive(id: string): boolean };
+  leases: LeaseDirectory & { keepAlive(id: string): string | undefined };
   probes: ProbeBook;
   send: SendBytes;
   clock: Clock;

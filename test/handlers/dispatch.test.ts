@@ -33,15 +33,17 @@ function hubWith({ controllers = 1, throwing = false } = {}) {
   const asked: Array<[string, ...unknown[]]> = [];
   const counters = createCounters();
   const leases = {
-    keepAlive: (id: string) => (asked.push(['keepAlive', id]), id === 'AIplayer_1'),
+    keepAlive: (id: string) => (asked.push(['keepAlive', id]), id === 'AIplayer_1' ? id : id === 'TR1' ? 'AIplayer_1' : undefined),
     request: (request: unknown, source: unknown) => {
       asked.push(['request', request, source]);
       if (throwing) throw new Error('a bug');
     },
     confirm: (confirmation: unknown) => asked.push(['confirm', confirmation]),
   };
+  const levels: Array<[string, number]> = [];
   const hub = {
     leases,
+    levels: { record: (tempId: string, rms: number) => levels.push([tempId, rms]) },
     controllers: { size: controllers, forward: (bytes: Uint8Array) => forwarded.push(Buffer.from(bytes)), allowed: (address: string) => address.startsWith('127.') },
     counters,
     log: (kind: string) => logged.push(kind),
@@ -53,7 +55,7 @@ function hubWith({ controllers = 1, throwing = false } = {}) {
     clock: new SimulatedClock(),
     settings: DEFAULT_SETTINGS,
   } as unknown as Hub;
-  return { hub, sent, forwarded, logged, asked, counters };
+  return { hub, sent, forwarded, logged, asked, counters, levels };
 }
 
 describe('the router: one handler per address [PROTOCOL §9, §12]', () => {
@@ -64,6 +66,16 @@ describe('the router: one handler per address [PROTOCOL §9, §12]', () => {
     expect(asked).toEqual([['keepAlive', 'AIplayer_1']]);
     expect(forwarded).toEqual([telemetry]);
     expect(counters).toMatchObject({ datagrams: 1, pluginTraffic: 1 });
+  });
+
+  it('the level in telemetry and rms is kept for its lease, by tempID or trackID, whole messages or in a bundle; a tone report is no level', () => {
+    const { hub, levels } = hubWith();
+    receiveDatagram(hub, Buffer.from(encodeMessage({ address: '/aiplayer/telemetry', args: [s('AIplayer_1'), f(0.5), f(0.1), f(0.2), f(0.3), f(0.4)] })), LOCAL);
+    receiveDatagram(hub, Buffer.from(encodeMessage({ address: '/aiplayer/rms', args: [s('TR1'), f(0.25)] })), LOCAL);
+    receiveDatagram(hub, bundle(encodeMessage({ address: '/aiplayer/rms', args: [s('AIplayer_1'), f(0.125)] })), LOCAL);
+    receiveDatagram(hub, Buffer.from(encodeMessage({ address: '/aiplayer/tone_started', args: [s('AIplayer_1'), f(440)] })), LOCAL);
+    receiveDatagram(hub, Buffer.from(encodeMessage({ address: '/aiplayer/rms', args: [s('stranger'), f(0.75)] })), LOCAL);
+    expect(levels).toEqual([['AIplayer_1', 0.5], ['AIplayer_1', 0.25], ['AIplayer_1', 0.125]]);
   });
 
   it('nothing is forwarded while no controller listens', () => {
