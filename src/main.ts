@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { leaseMachine } from '../machines/lease.js';
 import { realClock, type Clock } from './clock.js';
 import { createCounters } from './counters.js';
@@ -18,6 +19,7 @@ import { AtlasBridge } from './atlas/bridge.js';
 import { controller as controllerConsumer } from './atlas/subscriptions.js';
 import { SenderBudgets } from './routing/budgets.js';
 import { Controllers } from './routing/controllers.js';
+import { Studio } from './http/studio.js';
 import { PluginLevels } from './leases/levels.js';
 import { announceLeases } from './routing/lease-events.js';
 import { DEFAULT_SETTINGS, portsOf, validateSettings, type AtlasSettings, type CoordinatorSettings } from './settings/index.js';
@@ -42,6 +44,8 @@ export interface Coordinator {
   readonly leases: LeaseRegistry;
   /** Each lease's last rms. */
   readonly levels: PluginLevels;
+  /** Everything the studio's views show (the web view, OSCQuery, metrics). */
+  readonly studio: Studio;
   /** The Atlas bridge, its processors and subscriptions in full. */
   readonly atlas: AtlasBridge;
   stats(): CoordinatorStats;
@@ -102,6 +106,7 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
     totalGathersInFlight: settings.maxGathersTotal,
   });
   const levels = new PluginLevels(leases);
+  const studio = new Studio({ name: `oscport on ${hostname()}`, clock, stats, leases, levels, atlas, controllers });
   const hub: Hub = { leases, levels, probes: core.probes, controllers, budgets, atlas, counters, log, send, clock, settings, status: stats };
   // [PROTOCOL §16] Every port is the coordinator's own: the same handlers, and replies from the port that was asked.
   for (const listening of [socket, ...extraSockets]) {
@@ -140,6 +145,7 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
     settings,
     leases,
     levels,
+    studio,
     atlas,
     stats,
     close: async () => {

@@ -227,6 +227,11 @@ export class AtlasBridge {
     );
   }
 
+  /** The last reading of a subscribed parameter sent on; null before the first, or when nobody subscribes. */
+  lastReading(processorId: string, param: string): number | null {
+    return this.subscriptions.get(processorId, param)?.last ?? null;
+  }
+
   /** Processors, their state, subscriptions and rates; null before the first processor. */
   status(): AtlasBridgeStatus | null {
     if (!this.opened) return null;

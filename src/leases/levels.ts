@@ -21,4 +21,8 @@ export class PluginLevels {
   get(tempId: string): number | undefined {
     return this.rms.get(tempId);
   }
+
+  entries(): IterableIterator<[string, number]> {
+    return this.rms.entries();
+  }
 }

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { createActor, type SnapshotFrom } from 'xstate';
-import { requestLifetimeMs, topLevelState, type LeaseMachine, type LeaseSettings } from '../../machines/lease.js';
+import { requestLifetimeMs, topLevelState, type LeaseMachine, type LeaseSettings, type LeaseStateName } from '../../machines/lease.js';
 import type { Clock } from '../clock.js';
 import type { Counters } from '../counters.js';
 import type { Logger } from '../log.js';
@@ -267,6 +267,13 @@ export class LeaseRegistry extends EventEmitter<LeaseEvents> implements LeaseDir
   countByState(): Record<LeaseState, number> {
     const counts: Record<LeaseState, number> = { requesting: 0, assigned: 0, verifying: 0, bound: 0 };
     for (const lease of this.table.values()) counts[shownState(lease)]++;
+    return counts;
+  }
+
+  /** Live leases in each of the machine's states that has any (the studio's state chart). */
+  countByMachineState(): Partial<Record<LeaseStateName, number>> {
+    const counts: Partial<Record<LeaseStateName, number>> = {};
+    for (const lease of this.table.values()) counts[lease.state] = (counts[lease.state] ?? 0) + 1;
     return counts;
   }
 

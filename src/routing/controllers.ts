@@ -104,6 +104,11 @@ export class Controllers {
   }
 
   /** Whether host:port holds a registration. */
+  /** Registered from the config file: never needs renewing. */
+  isStanding(key: string): boolean {
+    return this.standing.has(key);
+  }
+
   has(host: string, port: number): boolean {
     return this.byKey.has(`${host}:${port}`);
   }

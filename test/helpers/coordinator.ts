@@ -37,6 +37,9 @@ export const RANGES = {
   cliResponses: [23950, 23959],
   extraPorts: [23810, 23859],
   guards: [23860, 23899],
+  studio: [27000, 27049],
+  http: [27050, 27149],
+  view: [27150, 27249],
 } as const satisfies Record<string, readonly [number, number]>;
 
 const open: Coordinator[] = [];
