@@ -17,6 +17,7 @@ import {
 import { coordinatorCommand, EXIT_FAILURE, fail, isAdminFailure, write, type AdminIo, type CommonFlags } from './common.js';
 import { formatAtlas, formatHolders, formatLeaseTable, formatPortLease, formatRtt, formatStaleLease, formatStatus } from './format.js';
 import { MESSAGE_PREFIX } from './style.js';
+import { untilStopped } from './stop.js';
 import { realClock, type Clock } from '../clock.js';
 
 export type { AdminIo } from './common.js';
@@ -154,11 +155,7 @@ async function watch(
   flags: { json?: boolean; state?: LeaseState },
   render: (leases: LeaseView[]) => string,
 ): Promise<void> {
-  const interrupted = new AbortController();
-  const onSigint = () => interrupted.abort();
-  if (io.interrupt) io.interrupt.addEventListener('abort', onSigint, { once: true });
-  else process.once('SIGINT', onSigint);
-  if (io.interrupt?.aborted) interrupted.abort();
+  const interrupted = untilStopped(io.interrupt ? { interrupt: io.interrupt } : {});
   // Closing the client rejects a request in flight, so Ctrl-C does not wait out its timeout.
   interrupted.signal.addEventListener('abort', () => void client.close(), { once: true });
   const tty = (io.stdout as Partial<NodeJS.WriteStream>).isTTY === true && !flags.json;
@@ -182,8 +179,7 @@ async function watch(
       await pause(clock, (io.watchIntervalMs ?? 1000) - (clock.now() - started), interrupted.signal);
     }
   } finally {
-    process.off('SIGINT', onSigint);
-    io.interrupt?.removeEventListener('abort', onSigint);
+    interrupted.dispose();
   }
 }
 

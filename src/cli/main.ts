@@ -9,7 +9,7 @@ import { describeHolders, findUdpPortHolders } from '../net/port-holder.js';
 import { SettingsError, type CoordinatorSettings } from '../settings/index.js';
 import { BindError } from '../net/udp.js';
 import { EXIT_FAILURE, EXIT_USAGE } from './common.js';
-import { npmParentGone } from './npm-parent.js';
+import { endQuietlyWhenStdoutCloses, stdoutHasClosed, untilStopped } from './stop.js';
 import { buildProgram } from './program.js';
 import { MESSAGE_PREFIX } from './style.js';
 import { describeSystemError, inUserTerms } from '../system-errors.js';
@@ -19,12 +19,10 @@ const { version } = JSON.parse(readFileSync(new URL('../../../package.json', imp
 async function runStart(settings: CoordinatorSettings): Promise<void> {
   const { logger, reopen } = await openLogOutput(settings.logLevel, settings.logFile);
   // Before the coordinator starts: a supervisor may signal as soon as it sees it listening.
-  const signalled = stopOnSignals(logger);
-  const npmParent = npmParentGone();
-  const stopped = Promise.race([
-    signalled,
-    npmParent.gone.then(() => logger.info('stopping: npm, which ran the coordinator, is gone')),
-  ]);
+  const stopping = untilStopped();
+  const stopped = stopping.stopped.then((reason) =>
+    reason === 'npm gone' ? logger.info('stopping: npm, which ran the coordinator, is gone') : logger.info({ reason }, 'stopping'),
+  );
   // logrotate moves the file away, then sends SIGHUP: the next lines go to a new file of the same name.
   process.on('SIGHUP', () => {
     reopen();
@@ -34,13 +32,13 @@ async function runStart(settings: CoordinatorSettings): Promise<void> {
   try {
     coordinator = await startCoordinator({ ...settings, logger });
   } catch (err) {
-    npmParent.cancel();
+    stopping.dispose();
     await explainStartFailure(err, settings, logger);
     return;
   }
   await stopped;
-  npmParent.cancel();
   await coordinator.close();
+  stopping.dispose();
   process.exit(0);
 }
 
@@ -63,26 +61,9 @@ async function explainStartFailure(err: unknown, settings: CoordinatorSettings, 
   process.exitCode = err instanceof SettingsError ? EXIT_USAGE : EXIT_FAILURE;
 }
 
-/** Resolves at the first SIGINT or SIGTERM; a second one exits at once. */
-function stopOnSignals(logger: Logger): Promise<void> {
-  return new Promise((resolve) => {
-    let stopping = false;
-    const stop = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        logger.warn({ signal }, 'second signal: exiting at once');
-        process.exit(EXIT_FAILURE);
-      }
-      stopping = true;
-      logger.info({ signal }, 'stopping');
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
-}
-
 export async function main(argv: readonly string[]): Promise<void> {
   const program = buildProgram({ version, runCoordinator: runStart });
+  endQuietlyWhenStdoutCloses();
   try {
     await program.parseAsync(argv as string[]);
   } catch (err) {
@@ -94,6 +75,8 @@ export async function main(argv: readonly string[]): Promise<void> {
     const usage = err instanceof ConfigFileError || err instanceof SettingsError;
     process.stderr.write(`${MESSAGE_PREFIX} ${err instanceof Error ? inUserTerms(err.message) : String(err)}\n`);
     process.exitCode = usage ? EXIT_USAGE : EXIT_FAILURE;
+  } finally {
+    if (stdoutHasClosed()) process.exitCode = 0;
   }
 }
 

@@ -7,6 +7,7 @@ import { MESSAGE_PREFIX } from './style.js';
 import { ControllerClient } from './controller-client.js';
 import { CoordinatorClient } from './coordinator-client.js';
 import { float32Text, formatTable, printable } from './format.js';
+import { untilStopped } from './stop.js';
 import { wholeNumber } from '../settings/index.js';
 import { flagOf } from '../settings/flags.js';
 
@@ -91,16 +92,11 @@ async function asController(io: AdminIo, flags: CommonFlags, use: (client: Contr
   }
 }
 
-function interrupted(io: AdminIo): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      process.off('SIGINT', done);
-      io.interrupt?.removeEventListener('abort', done);
-      resolve();
-    };
-    process.once('SIGINT', done);
-    io.interrupt?.addEventListener('abort', done, { once: true });
-  });
+/** Until Ctrl-C, SIGTERM, stdout's reader gone or npm gone: each way out then unsubscribes (`asController` closes the client). */
+async function interrupted(io: AdminIo): Promise<void> {
+  const stopping = untilStopped(io.interrupt ? { interrupt: io.interrupt } : {});
+  await stopping.stopped;
+  stopping.dispose();
 }
 
 /** `oscsend`-style values: one per letter of `types`, each read as its type says; a usage error (exit 2) otherwise. */

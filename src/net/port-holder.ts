@@ -10,25 +10,32 @@ const SCAN_CONCURRENCY = 64;
 const MAX_COMMAND_LENGTH = 200;
 const LSOF_TIMEOUT_MS = 2000;
 
+export type Transport = 'udp' | 'tcp';
+
 /**
  * Processes holding local UDP `port`. Linux answers from /proc (no extra tools
  * needed); other platforms ask lsof. Never throws: returns [] when nothing is
  * found or the platform gives no answer.
  */
-export async function findUdpPortHolders(port: number, options: { procRoot?: string } = {}): Promise<PortHolder[]> {
+export function findUdpPortHolders(port: number, options: { procRoot?: string } = {}): Promise<PortHolder[]> {
+  return findPortHolders('udp', port, options);
+}
+
+/** Processes holding local `port` of `transport`, found as `findUdpPortHolders` finds them. */
+export async function findPortHolders(transport: Transport, port: number, options: { procRoot?: string } = {}): Promise<PortHolder[]> {
   try {
     // An explicit procRoot means a /proc-style tree is at hand, whatever the platform.
     const holders =
       options.procRoot !== undefined || process.platform === 'linux'
-        ? await holdersFromProc(port, options.procRoot ?? '/proc')
-        : await holdersFromLsof(port);
+        ? await holdersFromProc(transport, port, options.procRoot ?? '/proc')
+        : await holdersFromLsof(transport, port);
     return dedupeSortedByPid(holders);
   } catch {
     return [];
   }
 }
 
-/** Pure: inodes of sockets bound to local `port` in the text of /proc/net/udp or /proc/net/udp6. */
+/** Pure: inodes of sockets bound to local `port` in the text of /proc/net/udp or /proc/net/udp6 (tcp and tcp6 read the same). */
 export function parseProcNetUdp(text: string, port: number): string[] {
   const inodes: string[] = [];
   for (const line of text.split('\n').slice(1)) {
@@ -62,8 +69,8 @@ export function describeHolders(holders: readonly PortHolder[]): string {
   return holders.map(({ pid, command }) => (command ? `PID ${pid} (${command})` : `PID ${pid}`)).join(', ');
 }
 
-async function holdersFromProc(port: number, procRoot: string): Promise<PortHolder[]> {
-  const tables = await Promise.all(['udp', 'udp6'].map((name) => readText(`${procRoot}/net/${name}`)));
+async function holdersFromProc(transport: Transport, port: number, procRoot: string): Promise<PortHolder[]> {
+  const tables = await Promise.all([transport, `${transport}6`].map((name) => readText(`${procRoot}/net/${name}`)));
   const wanted = new Set(tables.flatMap((text) => parseProcNetUdp(text, port)));
   if (wanted.size === 0) return [];
 
@@ -86,18 +93,29 @@ async function holdsAnySocket(pidDir: string, inodes: ReadonlySet<string>): Prom
 }
 
 async function commandOf(pidDir: string): Promise<string> {
+  const argv = (await readText(`${pidDir}/cmdline`)).split('\0').filter((arg) => arg !== '');
   // Kernel threads and zombies have an empty cmdline; comm still names them.
-  const cmdline = (await readText(`${pidDir}/cmdline`)).replace(/\0/g, ' ').trim().slice(0, MAX_COMMAND_LENGTH);
-  return cmdline || (await readText(`${pidDir}/comm`)).trim();
+  return shownCommand(argv).slice(0, MAX_COMMAND_LENGTH) || (await readText(`${pidDir}/comm`)).trim();
+}
+
+/**
+ * Pure: a command line as its user typed it. Node running oscport's entry (from npx's cache, a
+ * global install or a clone) is shown as `oscport ...`, not as the path npx happened to use.
+ */
+export function shownCommand(argv: readonly string[]): string {
+  const [program, script, ...rest] = argv;
+  const isNode = program !== undefined && /(^|\/)node(js)?$/.test(program);
+  const isOscport = script !== undefined && (/(^|\/)oscport$/.test(script) || /\/dist\/src\/cli\/main\.js$/.test(script));
+  return (isNode && isOscport ? ['oscport', ...rest] : argv).join(' ');
 }
 
 function readText(path: string): Promise<string> {
   return readFile(path, 'utf8').catch(() => '');
 }
 
-function holdersFromLsof(port: number): Promise<PortHolder[]> {
+function holdersFromLsof(transport: Transport, port: number): Promise<PortHolder[]> {
   return new Promise((resolve) => {
-    execFile('lsof', ['-nP', `-iUDP:${port}`, '-Fpc'], { timeout: LSOF_TIMEOUT_MS }, (error, stdout) => {
+    execFile('lsof', ['-nP', `-i${transport.toUpperCase()}:${port}`, '-Fpc'], { timeout: LSOF_TIMEOUT_MS }, (error, stdout) => {
       // lsof exits 1 when nothing matches, so an error is just "no answer".
       resolve(error ? [] : parseLsofFields(stdout));
     });

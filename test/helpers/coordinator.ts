@@ -40,6 +40,7 @@ export const RANGES = {
   studio: [27000, 27049],
   http: [27050, 27149],
   view: [27150, 27249],
+  pipes: [27250, 27299],
 } as const satisfies Record<string, readonly [number, number]>;
 
 const open: Coordinator[] = [];

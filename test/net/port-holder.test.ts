@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, expect } from 'vitest';
-import { describeHolders, findUdpPortHolders, parseProcNetUdp } from '../../src/net/port-holder.js';
+import { describeHolders, findUdpPortHolders, parseProcNetUdp, shownCommand } from '../../src/net/port-holder.js';
 
 const UDP4_HEADER =
   '   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops            ';
@@ -135,5 +135,17 @@ describe('findUdpPortHolders', () => {
 
   it('returns [] when procRoot does not exist', async () => {
     expect(await findUdpPortHolders(9001, { procRoot: join(tmpdir(), 'port-holder-missing-dir') })).toEqual([]);
+  });
+});
+
+describe('shownCommand', () => {
+  it.each([
+    [['/usr/bin/node', '/root/.npm/_npx/1a2b/node_modules/.bin/oscport', 'simulate', '-n', '8', '--hold'], 'oscport simulate -n 8 --hold'],
+    [['node', '/home/me/oscport/dist/src/cli/main.js', 'start'], 'oscport start'],
+    [['/usr/local/bin/nodejs', '/usr/lib/node_modules/oscport/node_modules/.bin/oscport', 'tail'], 'oscport tail'],
+    [['/usr/bin/node', 'server.js'], '/usr/bin/node server.js'],
+    [['ChattyChannels'], 'ChattyChannels'],
+  ])('%j is shown as %j', (argv, shown) => {
+    expect(shownCommand(argv)).toBe(shown);
   });
 });

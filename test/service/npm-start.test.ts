@@ -3,6 +3,7 @@ import dgram from 'node:dgram';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isAlive } from '../../src/leases/persistence/lock.js';
+import { startCoordinator } from '../../src/main.js';
 import { freshDataDir } from '../helpers/cli.js';
 import { Peer, s } from '../helpers/peer.js';
 import { freeUdpPort } from '../helpers/ports.js';
@@ -196,4 +197,43 @@ describe('npm start in a terminal', () => {
     },
     READY_WITHIN_MS + 30_000,
   );
+});
+
+describe('every long-running command run through npx stops with it: no orphan keeps its ports', () => {
+  /** `npx oscport ...args` until its stderr says `ready`; then SIGTERM to npx, as a user stopping it by its PID. */
+  async function stoppedThroughNpx(args: string[], ready: RegExp) {
+    const npx = spawn('npx', ['oscport', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_update_notifier: 'false' } });
+    running.push(npx);
+    let output = '';
+    const readyNow = new Promise<void>((resolve, reject) => {
+      const read = (chunk: Buffer) => {
+        output += chunk;
+        if (ready.test(output)) resolve();
+      };
+      npx.stdout!.on('data', read);
+      npx.stderr!.on('data', read);
+      npx.once('exit', (code) => reject(new Error(`npx oscport ${args.join(' ')} exited (${code}):\n${output}`)));
+    });
+    await readyNow;
+    const below = descendants(npx.pid!);
+    spawnedPids.push(...below);
+    expect(below.length).toBeGreaterThan(0);
+    npx.kill('SIGTERM');
+    const signalledAt = Date.now();
+    while (below.some(isAlive) && Date.now() - signalledAt < STOPPED_WITHIN_MS) await sleep(25);
+    expect(below.filter(isAlive), `still running ${STOPPED_WITHIN_MS} ms after SIGTERM to npx:\n${output}`).toEqual([]);
+  }
+
+  it('npx oscport atlas-sim', async () => {
+    await stoppedThroughNpx(['atlas-sim', '--tcp-port', '0', '--meter-port', String(await freeUdpPort())], /atlas-sim: listening/);
+  }, READY_WITHIN_MS + 30_000);
+
+  it('npx oscport simulate --hold', async () => {
+    const coordinator = await startCoordinator({ port: 0, poolLow: 27300, poolHigh: 27349, reserved: [], extraPorts: [], sweepPorts: [] });
+    try {
+      await stoppedThroughNpx(['simulate', '-n', '2', '--juce-bug-rate', '0', '--hold', '-c', `127.0.0.1:${coordinator.port}`], /holding 2 plugins/);
+    } finally {
+      await coordinator.close();
+    }
+  }, READY_WITHIN_MS + 30_000);
 });

@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createLogger, type Logger } from '../../log.js';
 import { DEFAULT_METERS, startAtlasSimulator, type AtlasSimulator } from './simulator.js';
+import { untilStopped } from '../../cli/stop.js';
 
 /** Ranges expand to at most this many names: `X_0..99999999` is a typo, not a device. */
 const MAX_NAMES = 4096;
@@ -110,14 +111,15 @@ export function buildAtlasSimCommand(options: { logger?: Logger; signals?: Event
     .addHelpText('after', `\nWith stdin piped, each line is a command to the device: ${SIM_COMMANDS.join(', ')}.`)
     .action(async (flags: SimFlags) => {
       const { logger = createLogger('info'), signals = process, input = process.stdin } = options;
-      const simulator = await startAtlasSimulator({
-        host: flags.host,
-        tcpPort: flags.tcpPort,
-        meterPort: flags.meterPort,
-        meters: flags.meters,
-        rateHz: flags.rate,
-        logger,
-      });
+      // Listening before the device starts: stopped while it starts, it still closes what it opened.
+      const stopping = untilStopped({ signals });
+      let simulator: AtlasSimulator;
+      try {
+        simulator = await startAtlasSimulator({ host: flags.host, tcpPort: flags.tcpPort, meterPort: flags.meterPort, meters: flags.meters, rateHz: flags.rate, logger });
+      } catch (err) {
+        stopping.dispose();
+        throw err;
+      }
       const commands = input.isTTY ? undefined : createInterface({ input, crlfDelay: Infinity });
       commands?.on('line', (line) => {
         try {
@@ -127,15 +129,8 @@ export function buildAtlasSimCommand(options: { logger?: Logger; signals?: Event
           logger.warn(`atlas-sim: ${(err as Error).message}`);
         }
       });
-      await new Promise<void>((resolve) => {
-        const stop = () => {
-          signals.off('SIGINT', stop);
-          signals.off('SIGTERM', stop);
-          resolve();
-        };
-        signals.on('SIGINT', stop);
-        signals.on('SIGTERM', stop);
-      });
+      await stopping.stopped;
+      stopping.dispose();
       commands?.close();
       // A pipe still open would keep the process alive after the device is gone.
       if (input === process.stdin) process.stdin.destroy();

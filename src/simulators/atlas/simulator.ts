@@ -2,7 +2,9 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { silentLogger, type Logger } from '../../log.js';
+import { describeHolders, findPortHolders } from '../../net/port-holder.js';
 import { closeSocket } from '../../net/udp.js';
+import { describeSystemError } from '../../system-errors.js';
 import {
   encodeLine,
   KEEPALIVE_PARAM,
@@ -184,13 +186,19 @@ export async function startAtlasSimulator(options: AtlasSimulatorOptions = {}): 
     // Subscriptions die with the connection (ATLAS.md).
     socket.on('close', () => clients.delete(client));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port: tcpPort }, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host, port: tcpPort }, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (err) {
+    // What it opened before must not keep the process alive after it has failed.
+    await closeSocket(udp);
+    throw await listenError(err as NodeJS.ErrnoException, host, tcpPort);
+  }
   const { port: boundTcpPort } = server.address() as net.AddressInfo;
   logger.info({ host, tcpPort: boundTcpPort, meterPort, meters: meters.length, rateHz }, 'atlas-sim: listening');
 
@@ -283,4 +291,11 @@ function valueOf(params: Map<string, Param>, name: string, fmt: Fmt): ParamValue
 
 function clamp(value: number, low: number, high: number): number {
   return Math.min(high, Math.max(low, value));
+}
+
+/** A TCP port it could not listen on, in the user's terms: who holds it, as `oscport start` says of its UDP port. */
+async function listenError(err: NodeJS.ErrnoException, host: string, port: number): Promise<Error> {
+  if (err.code !== 'EADDRINUSE') return new Error(`atlas-sim cannot listen on TCP ${host}:${port}: ${describeSystemError(err)}`);
+  const holders = describeHolders(await findPortHolders('tcp', port));
+  return new Error(`TCP ${host}:${port} is already in use${holders ? ` by ${holders}` : ''}. Stop it, or choose another port with --tcp-port.`);
 }

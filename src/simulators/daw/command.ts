@@ -5,6 +5,7 @@ import { flag, flagOf } from '../../settings/flags.js';
 import { parsePort, SettingsError, wholeNumber } from '../../settings/index.js';
 import { createProgress } from './progress.js';
 import { formatSummary, runSimulation, type SimulationSummary } from './run.js';
+import { untilStopped } from '../../cli/stop.js';
 
 interface SimulateFlags {
   plugins: number;
@@ -56,9 +57,7 @@ async function runSimulate(flags: SimulateFlags, io: AdminIo): Promise<void> {
   const { host, port } = flags.coordinator;
   const asked = () => write(io.stderr, `${flags.plugins} plugins have asked ${host}:${port} once each, as a DAW opened first does; waiting for a coordinator to find them (Ctrl-C to stop)`);
   // Ctrl-C stops the waiting (or the holding): the summary still tells what happened.
-  const stop = new AbortController();
-  const onSignal = () => stop.abort();
-  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+  const stop = untilStopped(io.interrupt ? { interrupt: io.interrupt } : {});
   const report = (summary: SimulationSummary) => {
     progress.finish();
     write(io.stdout, flags.json ? JSON.stringify(summary) : formatSummary(summary));
@@ -78,12 +77,12 @@ async function runSimulate(flags: SimulateFlags, io: AdminIo): Promise<void> {
             report(held);
             if (stop.signal.aborted) return;
             write(io.stderr, `holding ${held.bound} plugins; Ctrl-C to stop`);
-            await new Promise((resolve) => stop.signal.addEventListener('abort', resolve, { once: true }));
+            await stop.stopped;
           },
         }
       : {}),
   });
-  process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+  stop.dispose();
   if (!flags.hold) report(summary);
   if (summary.failed > 0) process.exitCode = EXIT_FAILURE;
 }
