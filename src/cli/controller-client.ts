@@ -4,6 +4,7 @@ import { closeSocket } from '../net/udp.js';
 import { decodeDatagram, encodeMessage, type DecodedMessage, type OscArg } from '../osc/codec.js';
 import { ROUTING_ADDRESS, type RmsAnswer, type Silent } from '../routing/messages.js';
 import { createNonce } from '../nonce.js';
+import contract from '../../protocol/messages.json' with { type: 'json' };
 import { AdminUnavailableError, connectedSocket, unreachable, type CoordinatorAddress } from './coordinator-client.js';
 
 export interface ControllerEvents {
@@ -23,6 +24,8 @@ export interface ControllerEvents {
 const UNANSWERED_RENEWALS = 2;
 
 /** A controller of the coordinator (PROTOCOL §11-§14), as the CLI's send, tail and calibrate-rms use it. */
+const ATLAS_ADDRESS = { subscribe: contract.atlas.messages.subscribe.address, unsubscribe: contract.atlas.messages.unsubscribe.address };
+
 export class ControllerClient extends EventEmitter<ControllerEvents> {
   private subscribed: ((renewWithinMs: number) => void) | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
@@ -75,6 +78,11 @@ export class ControllerClient extends EventEmitter<ControllerEvents> {
   /** `/coordinator/send target address args...` [PROTOCOL §13] */
   sendTo(target: string, address: string, args: readonly OscArg[]): void {
     this.send(ROUTING_ADDRESS.send, { type: 's', value: target }, { type: 's', value: address }, ...args);
+  }
+
+  /** `/atlas/subscribe` or `/atlas/unsubscribe ,sss who processorId param` [PROTOCOL §15]; refusals come as `refused`. */
+  meterSubscription(change: 'subscribe' | 'unsubscribe', who: string, processorId: string, param: string): void {
+    this.send(ATLAS_ADDRESS[change], { type: 's', value: who }, { type: 's', value: processorId }, { type: 's', value: param });
   }
 
   /** One calibration gather [PROTOCOL §14]: every part of the answer, once all have come. */

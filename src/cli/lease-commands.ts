@@ -18,13 +18,17 @@ import { coordinatorCommand, EXIT_FAILURE, fail, isAdminFailure, write, type Adm
 import { formatAtlas, formatHolders, formatLeaseTable, formatPortLease, formatRtt, formatStaleLease, formatStatus } from './format.js';
 import { MESSAGE_PREFIX } from './style.js';
 import { untilStopped } from './stop.js';
+import { registerAtlasCommands } from './atlas-commands.js';
 import { realClock, type Clock } from '../clock.js';
+import { createAtlasCounters } from '../atlas/counters.js';
 
 export type { AdminIo } from './common.js';
 
 const CLEAR_SCREEN = '\x1b[H\x1b[2J';
 
 const portArgument = flag(parsePort);
+/** A tempID, or a port: all digits is a port, and one out of range is a usage error as for `probe` and `who`. */
+const leaseTarget = (text: string) => (/^\d+$/.test(text.trim()) ? String(portArgument(text)) : text);
 
 /**
  * Adds the commands that query a running coordinator (leases, status, release, probe)
@@ -71,17 +75,20 @@ export function registerAdminCommands(program: Command, io: AdminIo = { stdout: 
       }),
     );
 
-  command('atlas', 'show the Atlas bridge: the meter socket, processors, subscriptions, consumers and update rates')
+  const atlas = command('atlas', 'show the Atlas bridge: the meter socket, processors, subscriptions, consumers and update rates')
     .option('--json', 'print the bridge status as JSON')
     .action(async (flags: CommonFlags) =>
       withClient(flags, async (client) => {
         const atlas = await client.atlas();
-        write(io.stdout, flags.json ? JSON.stringify(atlas) : formatAtlas(atlas));
+        // No processor yet: the same shape, empty, so a script reads `.processors` either way. [PROTOCOL §15]
+        const json = () => JSON.stringify(atlas ?? { meterSocket: null, processors: [], counters: createAtlasCounters() });
+        write(io.stdout, flags.json ? json() : formatAtlas(atlas));
       }),
     );
+  registerAtlasCommands(atlas, io, clientOptions);
 
   command('release', 'end a lease, by tempID or port')
-    .argument('<target>', 'the lease to end: its tempID, or its port')
+    .argument('<target>', 'the lease to end: its tempID, or its port (1-65535)', leaseTarget)
     .action(async (target: string, flags: CommonFlags) =>
       withClient(flags, async (client) => {
         const released = await client.release(target);

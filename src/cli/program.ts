@@ -13,7 +13,9 @@ export function buildProgram({ version, runCoordinator }: { version: string; run
     .version(version, '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
     // Before the subcommands are added, so they inherit it (and the style): usage errors exit 2, not 1.
-    .exitOverride();
+    .exitOverride()
+    // A flag belongs to the command it follows: `oscport atlas add ... -c` is add's, not atlas's.
+    .enablePositionalOptions();
 
   addStartCommand(program, runCoordinator);
   registerAdminCommands(program);

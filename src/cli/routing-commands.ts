@@ -22,10 +22,11 @@ export function registerRoutingCommands(program: Command, io: AdminIo = { stdout
   const command = (nameAndArgs: string, description: string) => coordinatorCommand(program, io, nameAndArgs, description);
 
   command('send', 'send an OSC message to plugins through the coordinator, as liblo\'s oscsend takes it')
-    .argument('<target>', 'a tempID, a trackID, or * for every bound plugin')
+    .argument('<target>', "a tempID, a trackID, or '*' (quoted, or the shell expands it) for every bound plugin")
     .argument('<address>', 'the OSC address, e.g. /aiplayer/start_tone')
     .argument('[types]', 'one letter per value: i (int32), f (float32), s (string), b (blob, in hex); JUCE reads no others')
     .argument('[values...]', 'the values, one per type letter')
+    .addHelpText('after', "\nExamples:\n  oscport send '*' /aiplayer/start_tone ff 440 -12\n  oscport send TR1 /aiplayer/set_parameter sf gain 0.5")
     .action(async (target: string, address: string, types: string | undefined, values: string[], flags: CommonFlags, cmd: Command) => {
       const args = parseValues(cmd, address, types ?? '', values);
       await asController(io, flags, async (client) => {
@@ -45,6 +46,8 @@ export function registerRoutingCommands(program: Command, io: AdminIo = { stdout
     .option('--json', 'one JSON object per line')
     .action(async (flags: CommonFlags & { address?: string }) =>
       asController(io, flags, async (client, coordinator) => {
+        // Listening before it subscribes: a SIGTERM as soon as it is registered still unsubscribes it.
+        const stopping = untilStopped(io.interrupt ? { interrupt: io.interrupt } : {});
         const names = new Names((await coordinator.leases()).map(({ tempId, trackId }) => ({ tempId, trackId })));
         client.on('lease', ({ tempId, state }) => ((END_STATES as readonly string[]).includes(state) ? names.forget(tempId) : names.add(tempId, null)));
         client.on('track', ({ tempId, trackId }) => names.add(tempId, trackId));
@@ -57,8 +60,12 @@ export function registerRoutingCommands(program: Command, io: AdminIo = { stdout
         const where = `${client.coordinator.host}:${client.coordinator.port}`;
         client.on('lost', () => write(io.stderr, `${MESSAGE_PREFIX} no answer from the coordinator on ${where}: waiting for it (Ctrl-C to stop)`));
         client.on('regained', () => write(io.stderr, `${MESSAGE_PREFIX} the coordinator on ${where} answers again: tailing`));
-        await client.subscribe();
-        await interrupted(io);
+        try {
+          await client.subscribe();
+          await stopping.stopped;
+        } finally {
+          stopping.dispose();
+        }
       }),
     );
 
@@ -92,17 +99,15 @@ async function asController(io: AdminIo, flags: CommonFlags, use: (client: Contr
   }
 }
 
-/** Until Ctrl-C, SIGTERM, stdout's reader gone or npm gone: each way out then unsubscribes (`asController` closes the client). */
-async function interrupted(io: AdminIo): Promise<void> {
-  const stopping = untilStopped(io.interrupt ? { interrupt: io.interrupt } : {});
-  await stopping.stopped;
-  stopping.dispose();
-}
+/** The type tags JUCE's OSC receiver reads; a message with any other is dropped by the plugin. */
+const PLUGIN_TYPES = 'ifsb';
 
 /** `oscsend`-style values: one per letter of `types`, each read as its type says; a usage error (exit 2) otherwise. */
 function parseValues(cmd: Command, address: string, types: string, values: readonly string[]): OscArg[] {
   const usageError = (message: string) => cmd.error(`${MESSAGE_PREFIX} ${message}`, { exitCode: EXIT_USAGE });
   if (!address.startsWith('/')) usageError(`"${address}" is not an OSC address (it starts with /)`);
+  const unread = [...types].find((type) => !PLUGIN_TYPES.includes(type));
+  if (unread !== undefined) usageError(`"${unread}" is not a type a plugin reads: only i (int32), f (float32), s (string) and b (blob, in hex)`);
   if (types.length !== values.length) usageError(`${types.length} type(s) "${types}" but ${values.length} value(s)`);
   return [...types].map((type, n) => {
     const text = values[n]!;
@@ -117,7 +122,7 @@ function parseValues(cmd: Command, address: string, types: string, values: reado
       case 'b':
         return /^([0-9a-fA-F]{2})*$/.test(text) ? { type: 'b', value: Buffer.from(text, 'hex') } : bad('hex bytes');
       default:
-        return usageError(`type "${type}" cannot reach a JUCE plugin: only i, f, s and b`);
+        return usageError(`"${type}" is not a type a plugin reads`);
     }
   });
 }

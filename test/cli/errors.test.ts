@@ -67,3 +67,11 @@ describe('the commands that talk to a coordinator, with none there', () => {
     });
   });
 });
+
+describe('a port out of range is a usage error (exit 2) whichever command is given it', () => {
+  it.each([['release'], ['probe'], ['who']])('oscport %s 70000', async (command) => {
+    const result = await oscport([command, '70000', '--coordinator', `127.0.0.1:${await freeUdpPort()}`]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('70000 is outside 1-65535');
+  });
+});

@@ -98,14 +98,21 @@ describe('--help', () => {
     expect(listed).toEqual([...program.commands.map((command) => command.name()), 'help']);
   });
 
-  it.each(program.commands.map((command) => [command.name(), command] as const))(
+  // Every command, and the commands under one (`atlas add`).
+  const commands = program.commands.flatMap((command) => [
+    [command.name(), command] as const,
+    ...command.commands.map((sub) => [`${command.name()} ${sub.name()}`, sub] as const),
+  ]);
+
+  it.each(commands)(
     'oscport %s --help: usage, description, every argument described, options with plain defaults, required ones marked, ranges stated',
     async (name, command) => {
-      const result = await oscport([name, '--help']);
+      const result = await oscport([...name.split(' '), '--help']);
       expect(result.code).toBe(0);
       const help = parseHelp(result.stdout);
       const args = command.registeredArguments;
-      expect(help.usage).toBe(`Usage: oscport ${name} [options]${args.map((argument) => ` ${usageOf(argument)}`).join('')}`);
+      const subcommands = command.commands.length > 0 ? ' [command]' : '';
+      expect(help.usage).toBe(`Usage: oscport ${name} [options]${subcommands}${args.map((argument) => ` ${usageOf(argument)}`).join('')}`);
       expect(help.description).toBe(command.description());
       expect(help.description).toMatch(/^\S.*[^.]$/);
 

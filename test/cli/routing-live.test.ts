@@ -43,7 +43,11 @@ describe('the routing CLI against a live coordinator', () => {
     expect(unknown).toMatchObject({ code: 1, stderr: 'oscport: unknown_target: no plugin is known as nobody\n' });
     const double = await oscport('send', '*', '/aiplayer/x', 'd', '1.5', ...at);
     expect(double.code).toBe(2);
-    expect(double.stderr).toContain('type "d" cannot reach a JUCE plugin: only i, f, s and b');
+    expect(double.stderr).toContain('"d" is not a type a plugin reads: only i (int32), f (float32), s (string) and b (blob, in hex)');
+    // Told what is wrong with the type, not that a value is missing for it (`T` takes none in oscsend).
+    const boolean = await oscport('send', 'x', '/a', 'T', ...at);
+    expect(boolean.code).toBe(2);
+    expect(boolean.stderr).toContain('"T" is not a type a plugin reads');
     const missing = await oscport('send', '*', '/aiplayer/x', 'ff', '1', ...at);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('2 type(s) "ff" but 1 value(s)');

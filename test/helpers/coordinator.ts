@@ -41,6 +41,7 @@ export const RANGES = {
   http: [27050, 27149],
   view: [27150, 27249],
   pipes: [27250, 27299],
+  atlasCli: [27350, 27399],
 } as const satisfies Record<string, readonly [number, number]>;
 
 const open: Coordinator[] = [];
