@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startAtlasSimulator } from './simulators/atlas/simulator.js';
 import { formatTable } from './cli/format.js';
+import { untilStopped } from './cli/stop.js';
 import { startCoordinator } from './main.js';
 import { decodeDatagram, encodeMessage } from './osc/codec.js';
 import { runSimulation } from './simulators/daw/run.js';
@@ -43,7 +44,9 @@ const coordinator = await startCoordinator({
     meters: METERS.map((param, n) => ({ processor: 'bar-main', param, to: `TR${n + 1}` })),
   },
 });
-process.stdout.write(`coordinator on 127.0.0.1:${coordinator.port}, Atlas simulator on 127.0.0.1:${device.tcpPort}, meters on UDP ${meterPort}\n`);
+// Part of every redraw: on a terminal the first one would wipe it.
+const header = `coordinator on 127.0.0.1:${coordinator.port}, Atlas simulator on 127.0.0.1:${device.tcpPort}, meters on UDP ${meterPort}`;
+process.stdout.write(`${header}\n`);
 
 // A controller, as ChattyChannels would be: names the tracks, and hears every meter update.
 const controller = dgram.createSocket('udp4');
@@ -58,9 +61,12 @@ controller.on('message', (data) => {
 });
 send('/coordinator/subscribe');
 
-const stop = new AbortController();
-process.once('SIGINT', () => stop.abort());
-if (Number.isFinite(seconds)) setTimeout(() => stop.abort(), seconds * 1000).unref();
+const stop = untilStopped();
+const endsAt = Number.isFinite(seconds) ? Date.now() + seconds * 1000 : undefined;
+const timeLimit = new AbortController();
+if (endsAt !== undefined) setTimeout(() => timeLimit.abort(), seconds * 1000).unref();
+const stopped = AbortSignal.any([stop.signal, timeLimit.signal]);
+const footer = () => (endsAt === undefined ? 'Ctrl-C to stop' : `stops in ${Math.max(0, Math.ceil((endsAt - Date.now()) / 1000))} s (Ctrl-C to stop sooner)`);
 
 const bar = (db: number | undefined) => (db === undefined ? '' : `${'#'.repeat(Math.round((Math.max(-60, db) + 60) / 3)).padEnd(20, '.')} ${db.toFixed(1)} dB`);
 const draw = () => {
@@ -78,7 +84,7 @@ const draw = () => {
     rows,
   );
   // On a terminal the table is redrawn in place; elsewhere (a pipe, a log) snapshots follow one another, a blank line apart.
-  process.stdout.write(tty ? `\x1b[H\x1b[2J${table}\n\nCtrl-C to stop\n` : `\n${table}\n`);
+  process.stdout.write(tty ? `\x1b[H\x1b[2J${header}\n\n${table}\n\n${footer()}\n` : `\n${table}\n`);
 };
 
 await runSimulation({
@@ -86,12 +92,12 @@ await runSimulation({
   coordinator: { host: '127.0.0.1', port: coordinator.port },
   juceBugRate: 1,
   responsePort: await freePort(),
-  signal: stop.signal,
+  signal: stopped,
   hold: async () => {
     // ChattyChannels names each track: the coordinator learns the trackIDs, and the meter mappings follow them.
     coordinator.leases.views().forEach((lease, n) => send('/coordinator/send', { type: 's', value: lease.tempId }, { type: 's', value: '/aiplayer/track_uuid_assignment' }, { type: 's', value: lease.tempId }, { type: 's', value: `TR${n + 1}` }));
     const timer = setInterval(draw, tty ? 250 : 1000);
-    await new Promise((resolve) => stop.signal.addEventListener('abort', resolve, { once: true }));
+    await new Promise((resolve) => stopped.addEventListener('abort', resolve, { once: true }));
     clearInterval(timer);
     draw();
   },
@@ -102,3 +108,4 @@ await coordinator.close();
 await device.close();
 controller.close();
 rmSync(dataDir, { recursive: true, force: true });
+stop.dispose();

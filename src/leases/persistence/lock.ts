@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../log.js';
 import { errorCode } from '../../files.js';
@@ -39,15 +39,18 @@ export function isAlive(pid: number): boolean {
     // EPERM: the process exists but belongs to another user.
     return errorCode(error) === 'EPERM';
   }
-  return !isZombie(pid);
+  return !isGone(pid, '/proc');
 }
 
-/** A killed coordinator not yet reaped by its parent still answers kill(pid, 0), but is gone. */
-function isZombie(pid: number): boolean {
+/**
+ * A killed coordinator not yet reaped by its parent still answers kill(pid, 0), but is gone; so is
+ * one that exits between that and reading its /proc entry. (Without /proc, as on macOS, no more is known.)
+ */
+export function isGone(pid: number, procRoot: string): boolean {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(`${procRoot}/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
-  } catch {
-    return false;
+  } catch (error) {
+    return errorCode(error) === 'ENOENT' && existsSync(`${procRoot}/self`);
   }
 }
