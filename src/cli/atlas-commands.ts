@@ -3,7 +3,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { realClock, type Clock } from '../clock.js';
 import { flagOf } from '../settings/flags.js';
 import { port } from '../settings/index.js';
-import { coordinatorCommand, fail, isAdminFailure, write, type AdminIo, type CommonFlags } from './common.js';
+import { coordinatorCommand, fail, withCoordinator, write, type AdminIo, type CommonFlags } from './common.js';
 import { ControllerClient } from './controller-client.js';
 import { CoordinatorClient, type CoordinatorClientOptions } from './coordinator-client.js';
 
@@ -33,18 +33,7 @@ export function registerAtlasCommands(atlas: Command, io: AdminIo, clientOptions
   // (commander asks it of every command above too: the program sets it).
   atlas.enablePositionalOptions();
   const command = (nameAndArgs: string, description: string) => coordinatorCommand(atlas, io, nameAndArgs, description).option('--json', 'print the outcome as JSON');
-  const withClient = async (flags: CommonFlags, use: (client: CoordinatorClient) => Promise<void>) => {
-    let client: CoordinatorClient | undefined;
-    try {
-      client = await CoordinatorClient.open(flags.coordinator, clientOptions);
-      await use(client);
-    } catch (err) {
-      if (!isAdminFailure(err)) throw err;
-      fail(io, err.message);
-    } finally {
-      await client?.close();
-    }
-  };
+  const withClient = withCoordinator(io, clientOptions);
 
   command('add', `connect the coordinator to one more Atlas processor (TCP port ${ATLAS_TCP_PORT} unless given)`)
     .argument('<id>', 'a name for it, 1-64 characters: what subscriptions and `oscport atlas` call it')

@@ -1,7 +1,7 @@
 import type { Writable } from 'node:stream';
 import { Option, type Command } from 'commander';
 import { DEFAULT_SETTINGS, parseHostPort } from '../settings/index.js';
-import { AdminError, AdminReplyError, AdminUnavailableError, type CoordinatorAddress } from './coordinator-client.js';
+import { AdminError, AdminReplyError, AdminUnavailableError, CoordinatorClient, type CoordinatorAddress, type CoordinatorClientOptions } from './coordinator-client.js';
 import { flag } from '../settings/flags.js';
 import { MESSAGE_PREFIX } from './style.js';
 import type { Clock } from '../clock.js';
@@ -43,6 +43,22 @@ export function coordinatorCommand(program: Command, io: AdminIo, nameAndArgs: s
     );
   // Help and usage errors go where the commands' own output goes.
   return sub.configureOutput({ writeOut: (text) => io.stdout.write(text), writeErr: (text) => io.stderr.write(text) });
+}
+
+/** Runs `use` with a client of the coordinator the flags name; a failure to reach it, or its refusal, is told on stderr (exit 1). */
+export function withCoordinator(io: AdminIo, options: CoordinatorClientOptions) {
+  return async (flags: CommonFlags, use: (client: CoordinatorClient) => Promise<void>): Promise<void> => {
+    let client: CoordinatorClient | undefined;
+    try {
+      client = await CoordinatorClient.open(flags.coordinator, options);
+      await use(client);
+    } catch (err) {
+      if (!isAdminFailure(err)) throw err;
+      fail(io, err.message);
+    } finally {
+      await client?.close();
+    }
+  };
 }
 
 export function isAdminFailure(err: unknown): err is AdminError | AdminUnavailableError | AdminReplyError {

@@ -14,7 +14,7 @@ import {
   type LeaseView,
   type LeaseState,
 } from './coordinator-client.js';
-import { coordinatorCommand, EXIT_FAILURE, fail, isAdminFailure, write, type AdminIo, type CommonFlags } from './common.js';
+import { coordinatorCommand, EXIT_FAILURE, isAdminFailure, withCoordinator, write, type AdminIo, type CommonFlags } from './common.js';
 import { formatAtlas, formatHolders, formatLeaseTable, formatPortLease, formatRtt, formatStaleLease, formatStatus } from './format.js';
 import { MESSAGE_PREFIX } from './style.js';
 import { untilStopped } from './stop.js';
@@ -41,18 +41,7 @@ export function registerAdminCommands(program: Command, io: AdminIo = { stdout: 
     ...(io.probeTimeoutMs === undefined ? {} : { probeTimeoutMs: io.probeTimeoutMs }),
     ...(io.clock === undefined ? {} : { clock: io.clock }),
   };
-  const withClient = async (flags: CommonFlags, use: (client: CoordinatorClient) => Promise<void>) => {
-    let client: CoordinatorClient | undefined;
-    try {
-      client = await CoordinatorClient.open(flags.coordinator, clientOptions);
-      await use(client);
-    } catch (err) {
-      if (!isAdminFailure(err)) throw err;
-      fail(io, err.message);
-    } finally {
-      await client?.close();
-    }
-  };
+  const withClient = withCoordinator(io, clientOptions);
 
   command('leases', 'list the leases of the running coordinator')
     .option('--json', 'print a JSON array of lease objects')
