@@ -47,19 +47,21 @@ describe('the commands that talk to a coordinator, with none there', () => {
     [['send', 'plugin-1', '/aiplayer/stop_tone']],
     [['calibrate-rms']],
     [['tail']],
-  ])('oscport %j says so within 1.5 s, exit 1', async (args) => {
+  ])('oscport %j says so within seconds, not a timeout later, exit 1', async (args) => {
     const port = await freeUdpPort();
     const started = performance.now();
     const result = await oscport([...args, '--coordinator', `127.0.0.1:${port}`]);
-    expect(performance.now() - started).toBeLessThan(1500);
+    // The retry schedule itself (100, 200, 400 ms) is checked to the millisecond in simulated time; this bound only
+    // catches a wait of the probe timeout's order (15 s), on however loaded a machine.
+    expect(performance.now() - started).toBeLessThan(5000);
     expect(result).toEqual({ code: 1, stdout: '', stderr: `oscport: no coordinator answering on 127.0.0.1:${port}\n` });
   });
 
-  it('oscport who says so within 1.5 s and still answers for the port, exit 0', async () => {
+  it('oscport who says so within seconds and still answers for the port, exit 0', async () => {
     const port = await freeUdpPort();
     const started = performance.now();
     const result = await oscport(['who', String(port), '--coordinator', `127.0.0.1:${port}`]);
-    expect(performance.now() - started).toBeLessThan(1500);
+    expect(performance.now() - started).toBeLessThan(5000);
     expect(result).toEqual({
       code: 0,
       stdout: `no local process holds UDP port ${port}\ncoordinator: no coordinator answering on 127.0.0.1:${port}\n`,
