@@ -146,12 +146,10 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
     if (listening) logger.info('coordinator stopped');
   };
 
-  if (opened) leases.restore(opened.restored);
-  sweeps.start();
-  await atlas.start();
-  // [PROTOCOL §17] Last, so a port held elsewhere stops the start with everything above closed again: nothing left half-started.
+  // [PROTOCOL §17] Before anything starts to act or log: a port held elsewhere stops the start with what is
+  // open closed again, nothing left half-started.
   try {
-    if (settings.httpPort !== null) {
+    if (settings.httpPort !== 'off') {
       http = await startHttpSurface({ host: settings.httpHost, port: settings.httpPort, studio, oscHost: settings.host, oscPort: port, clock, logger, limits: httpLimits });
       if (settings.dnssd) advertised = await advertise({ name: studio.name, httpPort: http.port, oscPort: port, logger });
     }
@@ -159,6 +157,9 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
     await close();
     throw err;
   }
+  if (opened) leases.restore(opened.restored);
+  sweeps.start();
+  await atlas.start();
   logger.info(
     {
       host: settings.host,

@@ -98,8 +98,8 @@ export interface CoordinatorSettings extends LeaseSettings {
   maxGathersTotal: number;
   /** Controllers registered from the start, for as long as it runs (today's ChattyChannels on 8998). */
   controllers: StandingController[];
-  /** TCP port of the HTTP surface (the web view, OSCQuery, metrics); null for no server. [PROTOCOL §17] */
-  httpPort: number | null;
+  /** TCP port of the HTTP surface (the web view, OSCQuery, metrics); `off` for no server. [PROTOCOL §17] */
+  httpPort: number | 'off';
   /** Address the HTTP server binds. */
   httpHost: string;
   /** Advertise the OSCQuery service and the OSC port over DNS-SD (mDNS). [PROTOCOL §18] */
@@ -355,7 +355,7 @@ export const DEFAULT_SETTINGS: Readonly<CoordinatorSettings> = Object.freeze({
   dataDir: null,
   // A coordinator built in code serves HTTP only when asked to (`oscport start` does, on 8900): a library
   // user or a test never finds a TCP port taken behind its back.
-  httpPort: null,
+  httpPort: 'off',
 });
 
 /** Checks settings given in code: each field as its row allows, then what no single field can (the pool must leave ports to offer). */

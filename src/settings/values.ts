@@ -103,14 +103,17 @@ export function wholeNumber({ min, max, argument = 'N' }: WholeNumberBounds): Te
 
 export const port = wholeNumber({ min: 1, max: 65535 });
 
-/** A port, or `off` for none (null): a server that can be turned off. In a config file `false` is off too. */
-export const portOrOff: TextType<number | null> = {
+/**
+ * A port, or `off` for none: a server that can be turned off. `off` is itself the value (commander
+ * cannot carry null from a flag). In a config file `false` is off too.
+ */
+export const portOrOff: TextType<number | 'off'> = {
   argument: 'N|off',
-  parseText: (text) => (text.trim().toLowerCase() === 'off' ? null : port.parseText(text)),
-  parseConfig: (value) => (value === false || value === null ? null : typeof value === 'string' ? portOrOff.parseText(value) : typeof value === 'number' ? port.check(value) : notTaken(value)),
-  check: (value) => (value === null ? null : port.check(value)),
-  toConfig: (value) => value ?? 'off',
-  show: (value) => (value === null ? 'off' : String(value)),
+  parseText: (text) => (text.trim().toLowerCase() === 'off' ? 'off' : port.parseText(text)),
+  parseConfig: (value) => (value === false ? 'off' : typeof value === 'string' ? portOrOff.parseText(value) : typeof value === 'number' ? port.check(value) : notTaken(value)),
+  check: (value) => (value === 'off' ? 'off' : port.check(value)),
+  toConfig: (value) => value,
+  show: String,
 };
 
 /** `on` or `off` (in a config file `true` or `false` too). */

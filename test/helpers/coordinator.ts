@@ -65,7 +65,7 @@ export async function testCoordinator(range: readonly [number, number], options:
     extraPorts: [],
     sweepPorts: [],
     // No HTTP server unless the test asks (`httpPort: 0`), and never an mDNS advertisement from a test unless it asks.
-    httpPort: null,
+    httpPort: 'off',
     dnssd: false,
     logger: pino({ level: process.env.OSCPORT_TEST_LOG ?? 'silent' }),
     ...options,

@@ -7,6 +7,8 @@ import { ask, closed, EventStreamReader } from '../helpers/http.js';
 import { Peer } from '../helpers/peer.js';
 import { freeUdpPort } from '../helpers/ports.js';
 
+// Ports 50-79 of the HTTP files' range (metrics.test.ts and start-http.test.ts take the rest).
+const POOL = [RANGES.http[0] + 50, RANGES.http[0] + 79] as const;
 const readers: EventStreamReader[] = [];
 afterEach(() => {
   for (const reader of readers.splice(0)) reader.close();
@@ -24,13 +26,13 @@ async function rawExchange(port: number, text: string): Promise<string> {
 }
 
 async function served() {
-  const coordinator = await testCoordinator(RANGES.http, { httpPort: 0 });
+  const coordinator = await testCoordinator(POOL, { httpPort: 0 });
   return { coordinator, http: coordinator.http! };
 }
 
 describe('the HTTP server [PROTOCOL §17]', () => {
   it('is off unless asked for, and says where it listens when it is on', async () => {
-    const off = await testCoordinator(RANGES.http);
+    const off = await testCoordinator(POOL);
     expect(off.http).toBeNull();
     const { http } = await served();
     expect(http).toEqual({ host: '127.0.0.1', port: expect.any(Number), url: `http://127.0.0.1:${http.port}` });
@@ -80,7 +82,7 @@ describe('the HTTP server [PROTOCOL §17]', () => {
     const { http } = await served();
     const paths = ['/view', '/view/state', '/view/app.js', '/metrics', '/', '/nowhere', '/view/nothing'];
     for (const path of paths) {
-      for (const headers of [{}, { origin: 'http://evil.example' }, { origin: 'http://evil.example', 'access-control-request-method': 'GET' }]) {
+      for (const headers of [{} as Record<string, string>, { origin: 'http://evil.example' }, { origin: 'http://evil.example', 'access-control-request-method': 'GET' }]) {
         const answer = await ask(http.port, path, { headers });
         expect(Object.keys(answer.headers).filter((name) => name.startsWith('access-control-')), `${path} ${JSON.stringify(headers)}`).toEqual([]);
       }
@@ -107,7 +109,7 @@ describe('the HTTP server [PROTOCOL §17]', () => {
     const taken = (squatter.address() as { port: number }).port;
     try {
       const port = await freeUdpPort();
-      const start = startCoordinator({ host: '127.0.0.1', port, poolLow: RANGES.http[0], poolHigh: RANGES.http[1], extraPorts: [], sweepPorts: [], httpPort: taken, dnssd: false });
+      const start = startCoordinator({ host: '127.0.0.1', port, poolLow: POOL[0], poolHigh: POOL[1], extraPorts: [], sweepPorts: [], httpPort: taken, dnssd: false });
       await expect(start).rejects.toBeInstanceOf(HttpBindError);
       await expect(start).rejects.toMatchObject({ code: 'EADDRINUSE', host: '127.0.0.1', port: taken, message: expect.stringContaining(`127.0.0.1:${taken}`) });
       // Nothing left half-started: the UDP port is free again.

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { StudioLevels, StudioSnapshot } from '../../src/http/studio.js';
 import type { CoordinatorOptions } from '../../src/main.js';
 import { RANGES, testCoordinator } from '../helpers/coordinator.js';
@@ -153,11 +153,21 @@ describe('the web view\'s routes [PROTOCOL §17]', () => {
     }
   });
 
-  it('stops its timer when the last stream closes: no page open, no work', async () => {
-    const { port } = await served();
+  it('runs its timer only while a stream is open: no page open, no work', async () => {
+    const { coordinator, port } = await served({ httpLimits: { levelsIntervalMs: 5 } });
+    const levels = vi.spyOn(coordinator.studio, 'levels');
+    const quietFor = async (ms: number) => {
+      const before = levels.mock.calls.length;
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      return levels.mock.calls.length - before;
+    };
+    // Nothing to wait for but time: "no work" is the absence of ticks over twenty of their periods.
+    expect(await quietFor(100)).toBe(0);
     const reader = await openStream(port);
     await reader.next('snapshot');
+    await expect.poll(() => levels.mock.calls.length).toBeGreaterThan(5);
     reader.close();
     await expect.poll(async () => (await ask(port, '/metrics')).body).toMatch(/^oscport_http_event_streams 0$/m);
+    expect(await quietFor(100)).toBe(0);
   });
 });

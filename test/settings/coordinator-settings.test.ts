@@ -39,7 +39,7 @@ describe("the coordinator's settings", () => {
       maxGathersTotal: 16,
       controllers: [],
       // In code, no HTTP server unless asked; `oscport start` serves on 8900 (the row's default).
-      httpPort: null,
+      httpPort: 'off',
       httpHost: '127.0.0.1',
       dnssd: true,
       atlas: {
