@@ -92,7 +92,13 @@ export async function startHttpSurface(options: HttpSurfaceOptions): Promise<Htt
   // Filled once the port is known (it may be 0 until then): the Host names a request may use.
   let allowedHosts = new Set<string>();
 
-  const server = createServer({ headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, keepAliveTimeout: limits.keepAliveTimeoutMs });
+  const server = createServer({
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    // Node checks the two timeouts above only this often (30 s by default): a slow sender is cut within a second of its time.
+    connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
+  });
   server.maxConnections = limits.maxConnections;
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     // [PROTOCOL §17] DNS rebinding: a page from elsewhere that resolves its own name to this address still sends its own Host.
@@ -131,9 +137,10 @@ export async function startHttpSurface(options: HttpSurfaceOptions): Promise<Htt
     oscQuery.upgrade(req, socket, head);
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-    // As node's default: a 400 (or 408 on a timeout) to a socket still open, then closed.
+    // As node's default: 408 on a timeout, 431 for headers past 16 KiB, else 400, to a socket still open; then closed.
     if (socket.writable && err.code !== 'ECONNRESET') {
-      socket.end(`HTTP/1.1 ${err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     }
     socket.destroy();
   });

@@ -103,6 +103,24 @@ describe('the HTTP server [PROTOCOL §17]', () => {
     expect((await ask(http.port, '/nowhere/at/all')).status).toBe(404);
   });
 
+  it('bounds every client: a connection past the cap is closed, a sender too slow with its headers is cut with 408', async () => {
+    const coordinator = await testCoordinator(POOL, { httpPort: 0, httpLimits: { maxConnections: 2, headersTimeoutMs: 300 } });
+    const { port } = coordinator.http!;
+    const held = await Promise.all([0, 1].map(() => EventStreamReader.open(port)));
+    readers.push(...held);
+    await Promise.all(held.map((reader) => reader.next('snapshot')));
+    // The third connection is accepted by the kernel and closed by the server at once, unanswered.
+    expect(await rawExchange(port, `GET /view/state HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`)).toBe('');
+    held[0]!.close();
+    await expect.poll(async () => (await ask(port, '/view/state').catch(() => ({ status: 0 }))).status).toBe(200);
+    // Headers begun and never finished (slowloris): cut once their time is up, not held open.
+    const started = Date.now();
+    expect(await rawExchange(port, `GET /view/state HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n`)).toMatch(/^HTTP\/1\.1 408 /);
+    expect(Date.now() - started).toBeLessThan(3000);
+    // Headers past node's 16 KiB: 431.
+    expect(await rawExchange(port, `GET /view/state HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nX-Big: ${'x'.repeat(20_000)}\r\n\r\n`)).toMatch(/^HTTP\/1\.1 431 /);
+  });
+
   it('names the TCP port and stops the whole start when the HTTP port is taken, leaving no UDP socket bound', async () => {
     const squatter = createServer();
     await new Promise<void>((resolve) => squatter.listen({ host: '127.0.0.1', port: 0 }, resolve));
