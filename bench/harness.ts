@@ -42,7 +42,10 @@ export interface BenchCoordinator {
  * As `oscport start` runs it (journal in a data dir), with a pool large enough for 4000 instances; `options` override.
  * With OSCPORT_BENCH_VIEWERS=1 it also serves HTTP (any free port), and a viewer process (bench/programs/viewer.ts)
  * keeps the web view's event stream and an OSCQuery WebSocket open for the whole run: the benchmarks must not
- * regress with a page open and a WebSocket listening.
+ * regress with a page open and a WebSocket listening. Measured on the project's 2-core VM with 1000 bound plugins
+ * sending telemetry: the view's ticks took 425 ms of this process over a 24 s relay run (about 18 ms a second,
+ * 0.4 µs per relayed datagram); outside the relay, a snapshot of 1000 leases is 2.1 ms and 140 KB, a levels
+ * read 0.7 ms.
  */
 export async function startBenchCoordinator(options: CoordinatorOptions = {}): Promise<BenchCoordinator> {
   const dataDir = mkdtempSync(join(tmpdir(), 'oscport-bench-'));
