@@ -21,6 +21,11 @@ export function findUdpPortHolders(port: number, options: { procRoot?: string } 
   return findPortHolders('udp', port, options);
 }
 
+/** Processes holding local TCP `port` (the HTTP server's, a simulated Atlas processor's), found as UDP ones are. */
+export function findTcpPortHolders(port: number, options: { procRoot?: string } = {}): Promise<PortHolder[]> {
+  return findPortHolders('tcp', port, options);
+}
+
 /** Processes holding local `port` of `transport`, found as `findUdpPortHolders` finds them. */
 export async function findPortHolders(transport: Transport, port: number, options: { procRoot?: string } = {}): Promise<PortHolder[]> {
   try {

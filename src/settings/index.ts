@@ -13,4 +13,4 @@ export { formatConfig } from './print-config.js';
 export { readmeTable } from './readme-table.js';
 export { checkSettings, fixedDefaults, resolveSettings, type Layers, type Resolution } from './resolve.js';
 export { placeSettings, settingsFor, type Env, type SettingsTable } from './table.js';
-export { InvalidValue, list, oneOf, parseHostPort, parsePort, path, port, portRange, portSeries, portsOf, record, SettingsError, text, wholeNumber, type PortSeries } from './values.js';
+export { InvalidValue, list, oneOf, onOff, parseHostPort, parsePort, path, port, portOrOff, portRange, portSeries, portsOf, record, SettingsError, text, wholeNumber, type PortSeries } from './values.js';

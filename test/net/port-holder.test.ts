@@ -1,9 +1,10 @@
 import dgram from 'node:dgram';
+import { createServer } from 'node:net';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, expect } from 'vitest';
-import { describeHolders, findUdpPortHolders, parseProcNetUdp, shownCommand } from '../../src/net/port-holder.js';
+import { describeHolders, findTcpPortHolders, findUdpPortHolders, parseProcNetUdp, shownCommand } from '../../src/net/port-holder.js';
 
 const UDP4_HEADER =
   '   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops            ';
@@ -147,5 +148,19 @@ describe('shownCommand', () => {
     [['ChattyChannels'], 'ChattyChannels'],
   ])('%j is shown as %j', (argv, shown) => {
     expect(shownCommand(argv)).toBe(shown);
+  });
+});
+
+describe('findTcpPortHolders', () => {
+  it.skipIf(process.platform === 'win32')('finds this process listening on a TCP port (the HTTP server\'s), and no UDP holder there', async () => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve));
+    const { port } = server.address() as { port: number };
+    try {
+      expect((await findTcpPortHolders(port)).map((holder) => holder.pid)).toContain(process.pid);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+    expect(await findTcpPortHolders(port)).toEqual([]);
   });
 });

@@ -4,10 +4,12 @@ import {
   InvalidValue,
   list,
   oneOf,
+  onOff,
   parseHostPort,
   parsePort,
   path,
   port,
+  portOrOff,
   portRange,
   portSeries,
   portsOf,
@@ -135,4 +137,21 @@ describe('parsers named by their flag, for the admin commands', () => {
     expect(() => parseHostPort('coordinator', 'nowhere')).toThrow(new SettingsError('coordinator', '"nowhere" is not HOST:PORT'));
     expect(() => parsePort('port', '0')).toThrow('port: 0 is outside 1-65535');
   });
+
+  it('a port or off (the HTTP server\'s), and on or off', () => {
+    expect(portOrOff.parseText('8900')).toBe(8900);
+    expect(portOrOff.parseText(' OFF ')).toBe('off');
+    expect(portOrOff.parseConfig(false)).toBe('off');
+    expect(portOrOff.parseConfig('off')).toBe('off');
+    expect(portOrOff.parseConfig(8901)).toBe(8901);
+    expect(problem(() => portOrOff.parseText('sometimes')).reason).toBe('"sometimes" is not a whole number');
+    expect(problem(() => portOrOff.parseConfig(true)).reason).toBe('true is not a value this setting takes');
+    expect(problem(() => portOrOff.check(70000)).reason).toBe('70000 is outside 1-65535');
+    expect([portOrOff.show('off'), portOrOff.show(8900), portOrOff.toConfig('off')]).toEqual(['off', '8900', 'off']);
+    expect([onOff.parseText('On'), onOff.parseText('off'), onOff.parseConfig(true), onOff.parseConfig('off')]).toEqual([true, false, true, false]);
+    expect(problem(() => onOff.parseText('maybe')).reason).toBe('"maybe" is not one of on, off');
+    expect(problem(() => onOff.check('on')).reason).toBe('"on" is not true or false');
+    expect([onOff.show(true), onOff.toConfig(false)]).toEqual(['on', 'off']);
+  });
 });
+

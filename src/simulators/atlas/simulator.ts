@@ -2,7 +2,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { silentLogger, type Logger } from '../../log.js';
-import { describeHolders, findPortHolders } from '../../net/port-holder.js';
+import { describeHolders, findTcpPortHolders } from '../../net/port-holder.js';
 import { closeSocket } from '../../net/udp.js';
 import { describeSystemError } from '../../system-errors.js';
 import {
@@ -296,6 +296,6 @@ function clamp(value: number, low: number, high: number): number {
 /** A TCP port it could not listen on, in the user's terms: who holds it, as `oscport start` says of its UDP port. */
 async function listenError(err: NodeJS.ErrnoException, host: string, port: number): Promise<Error> {
   if (err.code !== 'EADDRINUSE') return new Error(`atlas-sim cannot listen on TCP ${host}:${port}: ${describeSystemError(err)}`);
-  const holders = describeHolders(await findPortHolders('tcp', port));
+  const holders = describeHolders(await findTcpPortHolders(port));
   return new Error(`TCP ${host}:${port} is already in use${holders ? ` by ${holders}` : ''}. Stop it, or choose another port with --tcp-port.`);
 }
