@@ -197,6 +197,8 @@ describe('OSCQuery over the WebSocket [PROTOCOL §18]', () => {
 
     client.command('IGNORE', '/plugins/AIplayer_first/rms');
     client.command('LISTEN', '/plugins/AIplayer_first/port');
+    // Commands come as text: a binary frame is OSC, and a LISTEN in one is not one.
+    client.socket.send(Buffer.from(JSON.stringify({ COMMAND: 'LISTEN', DATA: '/plugins/AIplayer_first/rms' })));
     telemetry(first, coordinator, 0.25);
     await expect.poll(() => coordinator.studio.levels().rms.AIplayer_first).toBe(0.25);
     telemetry(second, coordinator, 0.375);
