@@ -1,0 +1,1 @@
+// Placeholder: the web view replaces this file.
