@@ -1,4 +1,5 @@
 import ciao, { type CiaoService, type Protocol } from '@homebridge/ciao';
+import { hostname as hostname_ } from 'node:os';
 import type { Logger } from '../log.js';
 
 export interface DnssdOptions {
@@ -23,10 +24,13 @@ export async function advertise(options: DnssdOptions): Promise<{ close(): Promi
     logger.warn({ err: error }, 'DNS-SD unavailable: the coordinator is not advertised');
     return { close: async () => {} };
   }
+  // One host name for both: left to ciao, each service derives its own from `name`, and the second's probe
+  // then meets the first's address records and renames itself "name (2)".
+  const hostname = hostname_().replace(/\.local\.?$/, '').replace(/[^A-Za-z0-9-]/g, '-');
   const services: CiaoService[] = [];
   const offer = (type: string, protocol: 'tcp' | 'udp', port: number) => {
     try {
-      const service = responder.createService({ name, type, protocol: protocol as Protocol, port });
+      const service = responder.createService({ name, type, protocol: protocol as Protocol, port, hostname });
       services.push(service);
       // Probing and announcing take a few seconds: the coordinator does not wait for them.
       service.advertise().then(
