@@ -3,6 +3,10 @@ import type { Duplex } from 'node:stream';
 import type { Clock } from '../../clock.js';
 import type { Logger } from '../../log.js';
 import type { Studio } from '../studio.js';
+import { DEFAULT_LISTEN_LIMITS, Listeners, type ListenLimits } from './listeners.js';
+import { flatten, liveNodes, namespaceRoot, nodeAt } from './namespace.js';
+import { ATTRIBUTES, type Attribute, type OscQueryNode } from './node.js';
+import { contractMessages, protocolNodes } from './protocol-nodes.js';
 
 export interface OscQueryOptions {
   studio: Studio;
@@ -10,27 +14,82 @@ export interface OscQueryOptions {
   oscPort: number;
   logger: Logger;
   clock: Clock;
+  /** The WebSocket's bounds; the defaults are PROTOCOL §18's. */
+  limits?: Partial<ListenLimits>;
 }
 
 /**
- * OSCQuery [PROTOCOL §18]. A stub until the namespace lands: every path is unknown and no
- * WebSocket is taken, so the server around it can be built and tested first.
+ * What HOST_INFO promises: only what this server does. The WebSocket shares the HTTP port, so WS_IP and
+ * WS_PORT are left out, as the proposal asks (libossia and Chataigne then open it on the same host:port).
  */
+const EXTENSIONS = {
+  ACCESS: true,
+  VALUE: true,
+  RANGE: true,
+  DESCRIPTION: true,
+  UNIT: true,
+  LISTEN: true,
+  PATH_ADDED: true,
+  PATH_REMOVED: true,
+} as const;
+
+/** The OSCQuery server: the namespace over HTTP, HOST_INFO, `?ATTR`, and the WebSocket. [PROTOCOL §18] */
 export class OscQuery {
-  constructor(private readonly options: OscQueryOptions) {}
+  private readonly protocol: OscQueryNode = protocolNodes(contractMessages());
+  private readonly listeners: Listeners;
+
+  constructor(private readonly options: OscQueryOptions) {
+    const { studio, clock, logger } = options;
+    const look = () => {
+      const { plugins, meters } = liveNodes(studio.snapshot());
+      return flatten(meters, flatten(plugins));
+    };
+    this.listeners = new Listeners(look, clock, logger, { ...DEFAULT_LISTEN_LIMITS, ...options.limits });
+  }
+
+  /** WebSocket clients connected now. */
+  get sockets(): number {
+    return this.listeners.count;
+  }
 
   /** A GET or HEAD the server did not route elsewhere (Host already checked): an OSCQuery path, `?HOST_INFO`, `?ATTR`. */
-  handle(_req: IncomingMessage, res: ServerResponse, _url: URL): void {
-    res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' });
-    res.end('not found\n');
+  handle(req: IncomingMessage, res: ServerResponse, url: URL): void {
+    // `?HOST_INFO` and `?HOST_INFO=1` (libossia asks both) name the attribute; its value is not read.
+    const attribute = url.search === '' ? undefined : [...url.searchParams.keys()][0] ?? url.search.slice(1);
+    if (attribute === 'HOST_INFO') return reply(req, res, 200, this.hostInfo());
+    const node = nodeAt(namespaceRoot(this.protocol, this.options.studio.snapshot()), url.pathname);
+    if (!node) return reply(req, res, 404, { error: 'no such node' });
+    if (attribute === undefined) return reply(req, res, 200, node);
+    if (!(ATTRIBUTES as readonly string[]).includes(attribute)) return reply(req, res, 400, { error: `unsupported attribute ${attribute}` });
+    const value = node[attribute as Attribute];
+    // The proposal: an attribute this node does not have is 204, no body.
+    if (value === undefined) return reply(req, res, 204, undefined);
+    reply(req, res, 200, { [attribute]: value });
   }
 
   /** A WebSocket upgrade (Host already checked). */
-  upgrade(_req: IncomingMessage, socket: Duplex, _head: Buffer): void {
-    socket.destroy();
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.listeners.upgrade(req, socket, head);
   }
 
   close(): void {
-    void this.options;
+    this.listeners.close();
   }
+
+  private hostInfo(): Record<string, unknown> {
+    const { studio, oscHost, oscPort } = this.options;
+    // A wildcard bind is no address to send to: without OSC_IP, clients use the host they asked.
+    const wildcard = oscHost === '0.0.0.0' || oscHost === '::';
+    return { NAME: studio.name, EXTENSIONS, ...(wildcard ? {} : { OSC_IP: oscHost }), OSC_PORT: oscPort, OSC_TRANSPORT: 'UDP' };
+  }
+}
+
+function reply(req: IncomingMessage, res: ServerResponse, status: number, body: unknown): void {
+  if (status === 204) {
+    res.writeHead(204).end();
+    return;
+  }
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+  res.end(req.method === 'HEAD' ? undefined : text);
 }
