@@ -19,6 +19,8 @@ import { AtlasBridge } from './atlas/bridge.js';
 import { controller as controllerConsumer } from './atlas/subscriptions.js';
 import { SenderBudgets } from './routing/budgets.js';
 import { Controllers } from './routing/controllers.js';
+import { advertise } from './http/dnssd.js';
+import { startHttpSurface, type HttpLimits, type HttpSurface } from './http/server.js';
 import { Studio } from './http/studio.js';
 import { PluginLevels } from './leases/levels.js';
 import { announceLeases } from './routing/lease-events.js';
@@ -35,6 +37,8 @@ export interface CoordinatorOptions extends Partial<Omit<CoordinatorSettings, 'a
   wallNow?: () => number;
   portCheck?: PortCheck;
   createNonce?: () => string;
+  /** The HTTP server's bounds (tests lower them). */
+  httpLimits?: Partial<HttpLimits>;
 }
 
 export interface Coordinator {
@@ -48,13 +52,15 @@ export interface Coordinator {
   readonly studio: Studio;
   /** The Atlas bridge, its processors and subscriptions in full. */
   readonly atlas: AtlasBridge;
+  /** The HTTP surface (web view, OSCQuery, metrics) [PROTOCOL §17]; null when `httpPort` is off. */
+  readonly http: { host: string; port: number; url: string } | null;
   stats(): CoordinatorStats;
   close(): Promise<void>;
 }
 
 /** The composition root: builds the whole coordinator from its settings, every machine's effects provided here. */
 export async function startCoordinator(options: CoordinatorOptions = {}): Promise<Coordinator> {
-  const { logger = silentLogger, clock = realClock, wallNow = Date.now, portCheck = createPortCheck(), createNonce: nonce = createNonce, ...given } = options;
+  const { logger = silentLogger, clock = realClock, wallNow = Date.now, portCheck = createPortCheck(), createNonce: nonce = createNonce, httpLimits, ...given } = options;
   // Atlas is the one nested section: a partial one given in code keeps the defaults of the rest.
   const settings = validateSettings({ ...DEFAULT_SETTINGS, ...withoutUndefined(given), atlas: { ...DEFAULT_SETTINGS.atlas, ...given.atlas } });
   // The port first: a second `oscport start` must be told who holds the port, not the data directory.
@@ -122,9 +128,37 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
     answerWindowMs: checkDurationMs({ probeTimeoutMs: settings.probeTimeoutMs, livenessProbes: settings.probeAttempts }),
   });
 
+  let http: HttpSurface | null = null;
+  let advertised: { close(): Promise<void> } | null = null;
+  let listening = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await advertised?.close();
+    await http?.close();
+    sweeps.close();
+    leases.close();
+    controllers.close();
+    await atlas.close();
+    log.close();
+    await Promise.all([socket, ...extraSockets].map(closeSocket));
+    opened?.journal.close();
+    if (listening) logger.info('coordinator stopped');
+  };
+
   if (opened) leases.restore(opened.restored);
   sweeps.start();
   await atlas.start();
+  // [PROTOCOL §17] Last, so a port held elsewhere stops the start with everything above closed again: nothing left half-started.
+  try {
+    if (settings.httpPort !== null) {
+      http = await startHttpSurface({ host: settings.httpHost, port: settings.httpPort, studio, oscHost: settings.host, oscPort: port, clock, logger, limits: httpLimits });
+      if (settings.dnssd) advertised = await advertise({ name: studio.name, httpPort: http.port, oscPort: port, logger });
+    }
+  } catch (err) {
+    await close();
+    throw err;
+  }
   logger.info(
     {
       host: settings.host,
@@ -134,9 +168,11 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
       ports: pool.size,
       dataDir: settings.dataDir,
       restored: opened?.restored.leases.size ?? 0,
+      http: http?.url ?? null,
     },
     'coordinator listening',
   );
+  listening = true;
   logger[receiveBuffer.granted < receiveBuffer.asked ? 'warn' : 'info'](receiveBuffer, 'receive buffer');
 
   return {
@@ -147,19 +183,9 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
     levels,
     studio,
     atlas,
+    http: http && { host: http.host, port: http.port, url: http.url },
     stats,
-    close: async () => {
-      if (closed) return;
-      closed = true;
-      sweeps.close();
-      leases.close();
-      controllers.close();
-      await atlas.close();
-      log.close();
-      await Promise.all([socket, ...extraSockets].map(closeSocket));
-      opened?.journal.close();
-      logger.info('coordinator stopped');
-    },
+    close,
   };
 }
 

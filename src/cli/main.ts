@@ -5,12 +5,14 @@ import { ConfigFileError } from '../settings/config-file.js';
 import { startCoordinator, type Coordinator } from '../main.js';
 import { JournalError } from '../leases/persistence/journal.js';
 import { openLogOutput, type Logger } from '../log.js';
-import { describeHolders, findUdpPortHolders } from '../net/port-holder.js';
+import { describeHolders, findTcpPortHolders, findUdpPortHolders } from '../net/port-holder.js';
+import { HttpBindError } from '../http/server.js';
 import { SettingsError, type CoordinatorSettings } from '../settings/index.js';
 import { BindError } from '../net/udp.js';
 import { EXIT_FAILURE, EXIT_USAGE } from './common.js';
 import { npmParentGone } from './npm-parent.js';
 import { buildProgram } from './program.js';
+import { startLines } from './start-command.js';
 import { MESSAGE_PREFIX } from './style.js';
 import { describeSystemError, inUserTerms } from '../system-errors.js';
 
@@ -38,6 +40,7 @@ async function runStart(settings: CoordinatorSettings): Promise<void> {
     await explainStartFailure(err, settings, logger);
     return;
   }
+  process.stderr.write(startLines(coordinator.http));
   await stopped;
   npmParent.cancel();
   await coordinator.close();
@@ -52,6 +55,12 @@ async function explainStartFailure(err: unknown, settings: CoordinatorSettings, 
   } else if (err instanceof BindError) {
     const privileged = err.code === 'EACCES' && err.port < 1024 ? ' (ports below 1024 need root, or CAP_NET_BIND_SERVICE on Linux)' : '';
     message = `cannot bind UDP ${err.host}:${err.port}: ${describeSystemError(err)}${privileged}`;
+  } else if (err instanceof HttpBindError && err.code === 'EADDRINUSE') {
+    const holders = describeHolders(await findTcpPortHolders(err.port));
+    message = `TCP ${err.host}:${err.port} (the HTTP server) is already in use${holders ? ` by ${holders}` : ''}. Stop it, choose another port with --http-port, or turn the server off with --http-port off.`;
+  } else if (err instanceof HttpBindError) {
+    const privileged = err.code === 'EACCES' && err.port < 1024 ? ' (ports below 1024 need root, or CAP_NET_BIND_SERVICE on Linux)' : '';
+    message = `cannot listen on TCP ${err.host}:${err.port} (the HTTP server): ${describeSystemError(err)}${privileged}`;
   } else if (err instanceof SettingsError || err instanceof JournalError) {
     message = inUserTerms(err.message);
   } else {

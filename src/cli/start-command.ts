@@ -14,6 +14,16 @@ import {
   type Resolution,
 } from '../settings/index.js';
 import { closeSocket } from '../net/udp.js';
+import type { Coordinator } from '../main.js';
+
+/**
+ * What `oscport start` says on stderr once it listens, beside its log on stdout: where to look at
+ * the studio [PROTOCOL §17, §18]. Nothing when the HTTP server is off.
+ */
+export function startLines(http: Coordinator['http']): string {
+  if (http === null) return '';
+  return [`view      ${http.url}/view`, `OSCQuery  ${http.url}/`, `metrics   ${http.url}/metrics`].map((line) => `${line}\n`).join('');
+}
 
 /** Runs the coordinator in the foreground with settings already checked. */
 export type RunCoordinator = (settings: CoordinatorSettings) => Promise<void>;

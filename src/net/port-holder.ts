@@ -15,20 +15,29 @@ const LSOF_TIMEOUT_MS = 2000;
  * needed); other platforms ask lsof. Never throws: returns [] when nothing is
  * found or the platform gives no answer.
  */
-export async function findUdpPortHolders(port: number, options: { procRoot?: string } = {}): Promise<PortHolder[]> {
+export function findUdpPortHolders(port: number, options: { procRoot?: string } = {}): Promise<PortHolder[]> {
+  return findPortHolders('udp', port, options);
+}
+
+/** Processes holding local TCP `port` (the HTTP server's), found as `findUdpPortHolders` finds UDP ones. */
+export function findTcpPortHolders(port: number, options: { procRoot?: string } = {}): Promise<PortHolder[]> {
+  return findPortHolders('tcp', port, options);
+}
+
+async function findPortHolders(protocol: 'udp' | 'tcp', port: number, options: { procRoot?: string }): Promise<PortHolder[]> {
   try {
     // An explicit procRoot means a /proc-style tree is at hand, whatever the platform.
     const holders =
       options.procRoot !== undefined || process.platform === 'linux'
-        ? await holdersFromProc(port, options.procRoot ?? '/proc')
-        : await holdersFromLsof(port);
+        ? await holdersFromProc(protocol, port, options.procRoot ?? '/proc')
+        : await holdersFromLsof(protocol, port);
     return dedupeSortedByPid(holders);
   } catch {
     return [];
   }
 }
 
-/** Pure: inodes of sockets bound to local `port` in the text of /proc/net/udp or /proc/net/udp6. */
+/** Pure: inodes of sockets bound to local `port` in the text of /proc/net/udp, udp6, tcp or tcp6 (one layout). */
 export function parseProcNetUdp(text: string, port: number): string[] {
   const inodes: string[] = [];
   for (const line of text.split('\n').slice(1)) {
@@ -62,8 +71,8 @@ export function describeHolders(holders: readonly PortHolder[]): string {
   return holders.map(({ pid, command }) => (command ? `PID ${pid} (${command})` : `PID ${pid}`)).join(', ');
 }
 
-async function holdersFromProc(port: number, procRoot: string): Promise<PortHolder[]> {
-  const tables = await Promise.all(['udp', 'udp6'].map((name) => readText(`${procRoot}/net/${name}`)));
+async function holdersFromProc(protocol: 'udp' | 'tcp', port: number, procRoot: string): Promise<PortHolder[]> {
+  const tables = await Promise.all([protocol, `${protocol}6`].map((name) => readText(`${procRoot}/net/${name}`)));
   const wanted = new Set(tables.flatMap((text) => parseProcNetUdp(text, port)));
   if (wanted.size === 0) return [];
 
@@ -95,9 +104,9 @@ function readText(path: string): Promise<string> {
   return readFile(path, 'utf8').catch(() => '');
 }
 
-function holdersFromLsof(port: number): Promise<PortHolder[]> {
+function holdersFromLsof(protocol: 'udp' | 'tcp', port: number): Promise<PortHolder[]> {
   return new Promise((resolve) => {
-    execFile('lsof', ['-nP', `-iUDP:${port}`, '-Fpc'], { timeout: LSOF_TIMEOUT_MS }, (error, stdout) => {
+    execFile('lsof', ['-nP', `-i${protocol.toUpperCase()}:${port}`, '-Fpc'], { timeout: LSOF_TIMEOUT_MS }, (error, stdout) => {
       // lsof exits 1 when nothing matches, so an error is just "no answer".
       resolve(error ? [] : parseLsofFields(stdout));
     });

@@ -4,7 +4,7 @@ import type { LeaseSettings } from '../../machines/lease.js';
 import { defaultDataDir } from './data-dir.js';
 import { checkSettings, fixedDefaults } from './resolve.js';
 import { settingsFor, type SettingsTable } from './table.js';
-import { cidr, list, oneOf, optionalPath, path, port, portRange, portSeries, portsOf, record, SettingsError, text, wholeNumber, type PortSeries } from './values.js';
+import { cidr, list, oneOf, onOff, optionalPath, path, port, portOrOff, portRange, portSeries, portsOf, record, SettingsError, text, wholeNumber, type PortSeries } from './values.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -98,6 +98,12 @@ export interface CoordinatorSettings extends LeaseSettings {
   maxGathersTotal: number;
   /** Controllers registered from the start, for as long as it runs (today's ChattyChannels on 8998). */
   controllers: StandingController[];
+  /** TCP port of the HTTP surface (the web view, OSCQuery, metrics); null for no server. [PROTOCOL §17] */
+  httpPort: number | null;
+  /** Address the HTTP server binds. */
+  httpHost: string;
+  /** Advertise the OSCQuery service and the OSC port over DNS-SD (mDNS). [PROTOCOL §18] */
+  dnssd: boolean;
   atlas: AtlasSettings;
 }
 
@@ -256,6 +262,24 @@ export const COORDINATOR_SETTINGS: SettingsTable<CoordinatorSettings> = [
     fills: 'controllers',
     description: 'controllers registered from the start, never to renew: `{ host, port }` (config file only)',
   }),
+  setting({
+    key: 'httpPort',
+    type: portOrOff,
+    // TCP, so no clash with the UDP ports; outside the pool so a reader of netstat never confuses the two.
+    default: 8900,
+    fills: 'httpPort',
+    // The library and the tests let the OS pick.
+    apiAlsoAccepts: [0],
+    description: 'TCP port of the web view, OSCQuery and /metrics (`off` for no HTTP server)',
+  }),
+  setting({
+    key: 'httpHost',
+    type: text('ADDR'),
+    default: '127.0.0.1',
+    fills: 'httpHost',
+    description: 'address the HTTP server binds; requests must name it, localhost or 127.0.0.1 as their Host',
+  }),
+  setting({ key: 'dnssd', type: onOff, default: true, fills: 'dnssd', description: 'advertise OSCQuery (`_oscjson._tcp`) and the OSC port (`_osc._udp`) over DNS-SD' }),
   section('atlas', [
     atlas.setting({
       key: 'meterPort',
@@ -329,6 +353,9 @@ export const DEFAULT_SETTINGS: Readonly<CoordinatorSettings> = Object.freeze({
   receiveBufferBytes: 8 * 1024 * 1024,
   assignTimeoutMaxMs: ASSIGN_TIMEOUT_MAX_MS,
   dataDir: null,
+  // A coordinator built in code serves HTTP only when asked to (`oscport start` does, on 8900): a library
+  // user or a test never finds a TCP port taken behind its back.
+  httpPort: null,
 });
 
 /** Checks settings given in code: each field as its row allows, then what no single field can (the pool must leave ports to offer). */

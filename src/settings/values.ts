@@ -103,6 +103,34 @@ export function wholeNumber({ min, max, argument = 'N' }: WholeNumberBounds): Te
 
 export const port = wholeNumber({ min: 1, max: 65535 });
 
+/** A port, or `off` for none (null): a server that can be turned off. In a config file `false` is off too. */
+export const portOrOff: TextType<number | null> = {
+  argument: 'N|off',
+  parseText: (text) => (text.trim().toLowerCase() === 'off' ? null : port.parseText(text)),
+  parseConfig: (value) => (value === false || value === null ? null : typeof value === 'string' ? portOrOff.parseText(value) : typeof value === 'number' ? port.check(value) : notTaken(value)),
+  check: (value) => (value === null ? null : port.check(value)),
+  toConfig: (value) => value ?? 'off',
+  show: (value) => (value === null ? 'off' : String(value)),
+};
+
+/** `on` or `off` (in a config file `true` or `false` too). */
+export const onOff: TextType<boolean> = {
+  argument: 'on|off',
+  parseText: (text) => {
+    const choice = text.trim().toLowerCase();
+    if (choice === 'on') return true;
+    if (choice === 'off') return false;
+    throw new InvalidValue(`"${text}" is not one of on, off`);
+  },
+  parseConfig: (value) => (typeof value === 'boolean' ? value : typeof value === 'string' ? onOff.parseText(value) : notTaken(value)),
+  check: (value) => {
+    if (typeof value !== 'boolean') throw new InvalidValue(`${quoted(value)} is not true or false`);
+    return value;
+  },
+  toConfig: (value) => (value ? 'on' : 'off'),
+  show: (value) => (value ? 'on' : 'off'),
+};
+
 function stringType(argument: string, parseText: (text: string) => string): TextType<string> {
   return {
     argument,

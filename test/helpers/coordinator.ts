@@ -64,6 +64,9 @@ export async function testCoordinator(range: readonly [number, number], options:
     // Files run in parallel: none takes 8999 or sweeps the real response ports unless its test says so.
     extraPorts: [],
     sweepPorts: [],
+    // No HTTP server unless the test asks (`httpPort: 0`), and never an mDNS advertisement from a test unless it asks.
+    httpPort: null,
+    dnssd: false,
     logger: pino({ level: process.env.OSCPORT_TEST_LOG ?? 'silent' }),
     ...options,
   });

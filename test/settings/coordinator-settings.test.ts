@@ -38,6 +38,10 @@ describe("the coordinator's settings", () => {
       sendBudgetTotal: 50_000,
       maxGathersTotal: 16,
       controllers: [],
+      // In code, no HTTP server unless asked; `oscport start` serves on 8900 (the row's default).
+      httpPort: null,
+      httpHost: '127.0.0.1',
+      dnssd: true,
       atlas: {
         meterPort: 3131,
         meterHost: '0.0.0.0',
