@@ -112,10 +112,10 @@ function Header({ snapshot, link }) {
   const linkText = { live: 'live', reconnecting: 'reconnecting…', connecting: 'connecting…' }[link];
   return html`
     <header class="top">
-      <h1><span class="brand">oscport</span> <span class="name">${snapshot?.name ?? ''}</span></h1>
+      <h1>${snapshot?.name ?? 'oscport'}</h1>
       <dl class="facts">
         <div><dt>OSC</dt><dd class="mono">udp ${snapshot?.oscPort ?? '—'}</dd></div>
-        <div><dt>Up</dt><dd>${snapshot ? duration(snapshot.uptimeMs) : '—'}</dd></div>
+        <div><dt>Up</dt><dd data-uptime=${snapshot?.uptimeMs ?? ''}>${snapshot ? duration(snapshot.uptimeMs) : '—'}</dd></div>
       </dl>
       <p class="link link-${link}" role="status" data-link=${link}><span class="dot" aria-hidden="true"></span>${linkText}</p>
     </header>`;
@@ -418,7 +418,7 @@ const LINK_KIND = { connected: 'up', connecting: 'pending', subscribing: 'pendin
 function MeterRow({ meter, value }) {
   const fill = value === undefined || value === null ? 0 : clamp01((value - METER_FLOOR_DB) / -METER_FLOOR_DB);
   return html`
-    <tr data-param=${meter.param}>
+    <tr data-param=${meter.param} data-updates=${meter.updatesPerSecond}>
       <th scope="row" class="mono">${meter.param}</th>
       <td class="level-cell">
         <span class="level">
@@ -501,6 +501,10 @@ function App() {
       }),
     [],
   );
+
+  useEffect(() => {
+    if (snapshot) document.title = `${snapshot.name} · oscport`;
+  }, [snapshot?.name]);
 
   if (!snapshot) {
     return html`<${Header} snapshot=${null} link=${link} /><main class="loading"><p>Waiting for the coordinator…</p></main>`;
