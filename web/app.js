@@ -70,14 +70,17 @@ function follow({ onSnapshot, onLevels, onLink }) {
   let source;
   let reopen;
   let closed = false;
+  let streamed = false;
   fetch(STATE_URL, { cache: 'no-store', headers: { accept: 'application/json' } })
     .then((response) => (response.ok ? response.json() : null))
-    .then((snapshot) => snapshot && !closed && onSnapshot(snapshot))
+    // The stream's own first snapshot may come first: then it is the newer one.
+    .then((snapshot) => snapshot && !closed && !streamed && onSnapshot(snapshot))
     .catch(() => onLink('reconnecting'));
   const open = () => {
     source = new EventSource(EVENTS_URL);
     source.addEventListener('open', () => onLink('live'));
     source.addEventListener('snapshot', (event) => {
+      streamed = true;
       onLink('live');
       onSnapshot(JSON.parse(event.data));
     });
@@ -240,7 +243,7 @@ function Leases({ leases, rms }) {
               <th scope="col">Track</th>
               <th scope="col" class="num">Port</th>
               <th scope="col">State</th>
-              <th scope="col" class="num">Since</th>
+              <th scope="col" class="num" title="Since it was verified, or since it asked if it is not yet">Age</th>
               <th scope="col" class="num">Last sign of life</th>
               <th scope="col" class="num">Probe RTT</th>
               <th scope="col">Level</th>
@@ -275,7 +278,7 @@ const CHART_PLACES = {
   expired: [3, 3],
   stolen: [4, 3],
 };
-const BOX = { width: 116, height: 48, columnStep: 148, rowStep: 82, margin: 12 };
+const BOX = { width: 116, height: 44, columnStep: 148, rowStep: 70, margin: 10 };
 
 function chartLayout(chart) {
   const places = new Map();
@@ -322,7 +325,7 @@ function leaveBox(box, x, y) {
 }
 
 function insideAnotherBox(x, y, from, to, places) {
-  const pad = 4;
+  const pad = 8;
   for (const [state, box] of places) {
     if (state === from || state === to) continue;
     if (x > box.x - pad && x < box.x + BOX.width + pad && y > box.y - pad && y < box.y + BOX.height + pad) return true;
@@ -399,8 +402,8 @@ class StateChart extends Pure {
                 <title>${state}: ${count} ${count === 1 ? 'lease' : 'leases'}${kind === 'final' ? ' (an end state)' : ''}</title>
                 <rect width=${BOX.width} height=${BOX.height} rx=${kind === 'final' ? 4 : 12} />
                 ${kind === 'final' && html`<rect class="inner" x="3" y="3" width=${BOX.width - 6} height=${BOX.height - 6} rx="2" />`}
-                <text x="10" y="20" class="node-name">${state}</text>
-                <text x=${BOX.width - 10} y="39" class="node-count" text-anchor="end">${count}</text>
+                <text x="10" y="18" class="node-name">${state}</text>
+                <text x=${BOX.width - 10} y="37" class="node-count" text-anchor="end">${count}</text>
               </g>`;
           })}
         </svg>
