@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { connect, createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startCoordinator } from '../../src/main.js';
@@ -23,6 +24,16 @@ async function rawExchange(port: number, text: string): Promise<string> {
   socket.write(text);
   await closed(socket);
   return answer;
+}
+
+/** Sends `text` on a fresh connection; resolves with the first bytes back (a WebSocket stays open after its 101). */
+async function firstReply(port: number, text: string): Promise<string> {
+  const socket = connect({ host: '127.0.0.1', port });
+  socket.setEncoding('utf8');
+  socket.write(text);
+  const [chunk] = (await once(socket, 'data')) as [string];
+  socket.destroy();
+  return chunk;
 }
 
 async function served() {
@@ -61,8 +72,8 @@ describe('the HTTP server [PROTOCOL §17]', () => {
     const upgrade = (host: string) =>
       [`GET / HTTP/1.1`, `Host: ${host}`, 'Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', '', ''].join('\r\n');
     expect(await rawExchange(http.port, upgrade(`evil.example:${http.port}`))).toMatch(/^HTTP\/1\.1 421 /);
-    // Its own Host goes on to OSCQuery (the stub closes it; the WebSocket answers 101).
-    expect(await rawExchange(http.port, upgrade(`localhost:${http.port}`))).not.toMatch(/^HTTP\/1\.1 421 /);
+    // Its own Host goes on to OSCQuery's WebSocket.
+    expect(await firstReply(http.port, upgrade(`localhost:${http.port}`))).toMatch(/^HTTP\/1\.1 101 /);
   });
 
   it('is read-only: every method but GET and HEAD gets 405, with Allow', async () => {
@@ -97,9 +108,9 @@ describe('the HTTP server [PROTOCOL §17]', () => {
 
   it('hands every path it does not serve itself to OSCQuery', async () => {
     const { http } = await served();
-    // The stub answers 404; the namespace, when it lands, answers / with JSON. Either way, not the view's page.
     const root = await ask(http.port, '/');
-    expect(root.headers['content-type']).not.toContain('text/html');
+    expect(root.headers['content-type']).toContain('application/json');
+    expect(JSON.parse(root.body)).toMatchObject({ FULL_PATH: '/' });
     expect((await ask(http.port, '/nowhere/at/all')).status).toBe(404);
   });
 
