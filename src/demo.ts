@@ -37,6 +37,9 @@ const coordinator = await startCoordinator({
   extraPorts: [],
   sweepPorts: [],
   dataDir,
+  // Any free port: a coordinator the user runs may hold 8900. Not advertised: the demo is not a real studio.
+  httpPort: 0,
+  dnssd: false,
   atlas: {
     meterHost: '127.0.0.1',
     meterPort,
@@ -45,7 +48,10 @@ const coordinator = await startCoordinator({
   },
 });
 // Part of every redraw: on a terminal the first one would wipe it.
-const header = `coordinator on 127.0.0.1:${coordinator.port}, Atlas simulator on 127.0.0.1:${device.tcpPort}, meters on UDP ${meterPort}`;
+const header = [
+  `coordinator on 127.0.0.1:${coordinator.port}, Atlas simulator on 127.0.0.1:${device.tcpPort}, meters on UDP ${meterPort}`,
+  `web view ${coordinator.http!.url}/view`,
+].join('\n');
 process.stdout.write(`${header}\n`);
 
 // A controller, as ChattyChannels would be: names the tracks, and hears every meter update.

@@ -27,7 +27,7 @@ describe('npm run demo on a terminal', () => {
       const screens = stdout.split('\x1b[H\x1b[2J').slice(1);
       expect(screens.length).toBeGreaterThan(0);
       for (const screen of screens) {
-        expect(screen).toMatch(/^coordinator on 127\.0\.0\.1:\d+, Atlas simulator on 127\.0\.0\.1:\d+, meters on UDP \d+\r?\n/);
+        expect(screen).toMatch(/^coordinator on 127\.0\.0\.1:\d+, Atlas simulator on 127\.0\.0\.1:\d+, meters on UDP \d+\r?\nweb view http:\/\/127\.0\.0\.1:\d+\/view\r?\n/);
         expect(screen).toMatch(/stops in \d s \(Ctrl-C to stop sooner\)/);
       }
     },
