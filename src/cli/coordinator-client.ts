@@ -1,7 +1,7 @@
 import type dgram from 'node:dgram';
 import { realClock, type Clock } from '../clock.js';
 import { decodeDatagram, encodeMessage, type OscArg } from '../osc/codec.js';
-import { ADDRESS, COORDINATOR_NAMESPACE } from '../osc/contract.js';
+import { ADDRESS, COORDINATOR_NAMESPACE, textAt } from '../osc/contract.js';
 import { LEASE_STATES, type LeaseState } from '../leases/lease.js';
 import { parseLeaseView, type LeaseView } from '../leases/lease-view.js';
 import { createNonce } from '../nonce.js';
@@ -267,10 +267,10 @@ export class CoordinatorClient {
     const decoded = decodeDatagram(data);
     if (!decoded.ok) return;
     for (const message of decoded.messages) {
-      const [id, json] = message.args;
-      if (message.address !== ADDRESS.admin_reply || id?.type !== 's' || json?.type !== 's') continue;
-      const pending = this.pending.get(id.value as string);
-      if (pending) settleReply(pending, json.value as string);
+      const [id, json] = [textAt(message.args, 0), textAt(message.args, 1)];
+      if (message.address !== ADDRESS.admin_reply || id === undefined || json === undefined) continue;
+      const pending = this.pending.get(id);
+      if (pending) settleReply(pending, json);
     }
   }
 }
