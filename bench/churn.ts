@@ -1,6 +1,7 @@
 import type dgram from 'node:dgram';
 import { decodeDatagram, encodeMessage, type DecodedMessage, type OscMessage } from '../src/osc/codec.js';
 import * as wire from '../src/osc/wire.js';
+import { ADDRESS } from '../src/osc/contract.js';
 import { bindExclusive, closeSocket } from '../src/net/udp.js';
 
 export interface ChurnOptions {
@@ -47,12 +48,12 @@ async function cycle(tempId: string, coordinatorPort: number, control: dgram.Soc
   const send = (message: OscMessage) => control.send(encodeMessage(message), coordinatorPort, '127.0.0.1');
   const request = () => send(wire.requestPort(tempId, -1, control.address().port));
   request();
-  let assignment = await inbox.next(wire.ADDRESS.port_assignment, tempId, request);
+  let assignment = await inbox.next(ADDRESS.port_assignment, tempId, request);
   while (assignment.args[2]?.value !== 'assigned') {
     // busy or pool_exhausted: ask again a little later.
     await new Promise((resolve) => setTimeout(resolve, 50));
     request();
-    assignment = await inbox.next(wire.ADDRESS.port_assignment, tempId, request);
+    assignment = await inbox.next(ADDRESS.port_assignment, tempId, request);
   }
   const leased = assignment.args[1]!.value as number;
   const socket = await bindExclusive('127.0.0.1', leased);
@@ -60,7 +61,7 @@ async function cycle(tempId: string, coordinatorPort: number, control: dgram.Soc
   try {
     const confirm = () => send(wire.portConfirmed(tempId, leased, 'bound'));
     confirm();
-    const probe = await probes.next(wire.ADDRESS.query_rms, undefined, confirm);
+    const probe = await probes.next(ADDRESS.query_rms, undefined, confirm);
     send(wire.rmsResponse(probe.args[0]!.value as string, tempId, 0));
     send(wire.release(tempId));
   } finally {

@@ -10,6 +10,7 @@ import { formatTable } from './cli/format.js';
 import { untilStopped } from './cli/stop.js';
 import { startCoordinator } from './main.js';
 import { decodeDatagram, encodeMessage } from './osc/codec.js';
+import { ADDRESS, floatAt, textAt } from './osc/contract.js';
 import { runSimulation } from './simulators/daw/run.js';
 
 const PLUGINS = 16;
@@ -63,9 +64,12 @@ const levels = new Map<string, number>();
 controller.on('message', (data) => {
   const decoded = decodeDatagram(data);
   if (!decoded.ok) return;
-  for (const { address, args } of decoded.messages) if (address === '/atlas/meter') levels.set(args[1]!.value as string, args[2]!.value as number);
+  for (const { address, args } of decoded.messages) {
+    const [param, level] = [textAt(args, 1), floatAt(args, 2)];
+    if (address === ADDRESS.atlas_meter && param !== undefined && level !== undefined) levels.set(param, level);
+  }
 });
-send('/coordinator/subscribe');
+send(ADDRESS.subscribe);
 
 const stop = untilStopped();
 const endsAt = Number.isFinite(seconds) ? Date.now() + seconds * 1000 : undefined;
@@ -101,7 +105,7 @@ await runSimulation({
   signal: stopped,
   hold: async () => {
     // ChattyChannels names each track: the coordinator learns the trackIDs, and the meter mappings follow them.
-    coordinator.leases.views().forEach((lease, n) => send('/coordinator/send', { type: 's', value: lease.tempId }, { type: 's', value: '/aiplayer/track_uuid_assignment' }, { type: 's', value: lease.tempId }, { type: 's', value: `TR${n + 1}` }));
+    coordinator.leases.views().forEach((lease, n) => send(ADDRESS.send, { type: 's', value: lease.tempId }, { type: 's', value: ADDRESS.track_uuid_assignment }, { type: 's', value: lease.tempId }, { type: 's', value: `TR${n + 1}` }));
     const timer = setInterval(draw, tty ? 250 : 1000);
     await new Promise((resolve) => stopped.addEventListener('abort', resolve, { once: true }));
     clearInterval(timer);
@@ -109,7 +113,7 @@ await runSimulation({
   },
 });
 
-controller.send(encodeMessage({ address: '/coordinator/unsubscribe', args: [] }), coordinator.port, '127.0.0.1');
+controller.send(encodeMessage({ address: ADDRESS.unsubscribe, args: [] }), coordinator.port, '127.0.0.1');
 await coordinator.close();
 await device.close();
 controller.close();

@@ -1,6 +1,7 @@
-import { oscString } from '../osc/templates.js';
+import { ADDRESS, formOf } from '../osc/contract.js';
+import { messageHead, oscString } from '../osc/templates.js';
 
-const PREFIX = Buffer.concat([oscString('/atlas/meter'), oscString(',ssf')]);
+const PREFIX = messageHead(ADDRESS.atlas_meter, formOf('atlas_meter'));
 
 /** Address, type tags and both strings, per (processor, param): bounded by the subscriptions a device answers. */
 const heads = new Map<string, Buffer>();

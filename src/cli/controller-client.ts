@@ -2,7 +2,8 @@ import type dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { closeSocket } from '../net/udp.js';
 import { decodeDatagram, encodeMessage, type DecodedMessage, type OscArg } from '../osc/codec.js';
-import { ROUTING_ADDRESS, type RmsAnswer, type Silent } from '../routing/messages.js';
+import { ADDRESS } from '../osc/contract.js';
+import type { RmsAnswer, Silent } from '../routing/messages.js';
 import { createNonce } from '../nonce.js';
 import contract from '../../protocol/messages.json' with { type: 'json' };
 import { AdminUnavailableError, connectedSocket, unreachable, type CoordinatorAddress } from './coordinator-client.js';
@@ -59,16 +60,16 @@ export class ControllerClient extends EventEmitter<ControllerEvents> {
    * (`regained`).
    */
   subscribe(timeoutMs = 2000): Promise<number> {
-    return this.waitFor<number>(timeoutMs, `no answer to ${ROUTING_ADDRESS.subscribe} within ${timeoutMs} ms`, (settle) => {
+    return this.waitFor<number>(timeoutMs, `no answer to ${ADDRESS.subscribe} within ${timeoutMs} ms`, (settle) => {
       this.subscribed = settle;
-      this.send(ROUTING_ADDRESS.subscribe);
+      this.send(ADDRESS.subscribe);
     })
       .then((renewWithinMs) => {
         const renewMs = Math.max(500, renewWithinMs / 3);
         this.lastAnswerAt = Date.now();
         this.renewTimer = setInterval(() => {
           if (Date.now() - this.lastAnswerAt > UNANSWERED_RENEWALS * renewMs) this.markLost();
-          this.send(ROUTING_ADDRESS.subscribe);
+          this.send(ADDRESS.subscribe);
         }, renewMs);
         return renewWithinMs;
       })
@@ -77,7 +78,7 @@ export class ControllerClient extends EventEmitter<ControllerEvents> {
 
   /** `/coordinator/send target address args...` [PROTOCOL §13] */
   sendTo(target: string, address: string, args: readonly OscArg[]): void {
-    this.send(ROUTING_ADDRESS.send, { type: 's', value: target }, { type: 's', value: address }, ...args);
+    this.send(ADDRESS.send, { type: 's', value: target }, { type: 's', value: address }, ...args);
   }
 
   /** `/atlas/subscribe` or `/atlas/unsubscribe ,sss who processorId param` [PROTOCOL §15]; refusals come as `refused`. */
@@ -96,7 +97,7 @@ export class ControllerClient extends EventEmitter<ControllerEvents> {
       this.gathers.set(queryId, (message) => {
         const [, part, parts, ...rest] = message.args.map((arg) => arg.value);
         seen.add(part as number);
-        const width = message.address === ROUTING_ADDRESS.rms ? 4 : 3;
+        const width = message.address === ADDRESS.gather_answers ? 4 : 3;
         for (let n = 0; n + width <= rest.length; n += width) {
           const [tempId, trackId, port, rms] = rest.slice(n, n + width) as [string, string, number, number];
           const entry = { tempId, trackId: trackId === '' ? null : trackId, port };
@@ -106,7 +107,7 @@ export class ControllerClient extends EventEmitter<ControllerEvents> {
         if (seen.size < (parts as number)) return;
         resolve({ answers, silent });
       });
-      this.send(ROUTING_ADDRESS.queryRms, { type: 's', value: queryId }, { type: 'i', value: timeoutMs });
+      this.send(ADDRESS.gather, { type: 's', value: queryId }, { type: 'i', value: timeoutMs });
     }).finally(() => this.gathers.delete(queryId));
   }
 
@@ -135,7 +136,7 @@ export class ControllerClient extends EventEmitter<ControllerEvents> {
   async close(): Promise<void> {
     if (this.renewTimer !== undefined) {
       clearInterval(this.renewTimer);
-      await new Promise<void>((resolve) => this.send(ROUTING_ADDRESS.unsubscribe, resolve));
+      await new Promise<void>((resolve) => this.send(ADDRESS.unsubscribe, resolve));
     }
     await closeSocket(this.socket);
   }
@@ -158,7 +159,7 @@ export class ControllerClient extends EventEmitter<ControllerEvents> {
     for (const message of decoded.messages) {
       const values = message.args.map((arg) => arg.value);
       switch (message.address) {
-        case ROUTING_ADDRESS.subscribed:
+        case ADDRESS.subscribed:
           this.lastAnswerAt = Date.now();
           this.subscribed?.(values[0] as number);
           if (this.lost) {
@@ -166,20 +167,20 @@ export class ControllerClient extends EventEmitter<ControllerEvents> {
             this.emit('regained');
           }
           break;
-        case ROUTING_ADDRESS.lease:
+        case ADDRESS.lease_event:
           this.emit('lease', { tempId: values[0] as string, port: values[1] as number, state: values[2] as string });
           break;
-        case ROUTING_ADDRESS.track:
+        case ADDRESS.track_event:
           this.emit('track', { tempId: values[0] as string, trackId: values[1] as string });
           break;
-        case ROUTING_ADDRESS.error:
+        case ADDRESS.error:
           this.emit('refused', { code: values[0] as string, detail: values[1] as string, requestAddress: values[2] as string });
           break;
-        case ROUTING_ADDRESS.rms:
-        case ROUTING_ADDRESS.rmsMissing:
+        case ADDRESS.gather_answers:
+        case ADDRESS.gather_missing:
           this.gathers.get(values[0] as string)?.(message);
           break;
-        case ROUTING_ADDRESS.unsubscribed:
+        case ADDRESS.unsubscribed:
           break;
         default:
           this.emit('traffic', message);

@@ -1,6 +1,7 @@
 import type dgram from 'node:dgram';
 import { realClock, type Clock } from '../clock.js';
 import { decodeDatagram, encodeMessage, type OscArg } from '../osc/codec.js';
+import { ADDRESS, COORDINATOR_NAMESPACE, textAt } from '../osc/contract.js';
 import { LEASE_STATES, type LeaseState } from '../leases/lease.js';
 import { parseLeaseView, type LeaseView } from '../leases/lease-view.js';
 import { createNonce } from '../nonce.js';
@@ -58,7 +59,7 @@ export class AdminUnavailableError extends Error {
 
 /** The coordinator answered `{"ok":false}`; the message is its error text. */
 export class AdminError extends Error {
-  constructor(readonly verb: string, message: string) {
+  constructor(readonly address: string, message: string) {
     super(message);
     this.name = 'AdminError';
   }
@@ -66,18 +67,17 @@ export class AdminError extends Error {
 
 /** The coordinator answered something this client cannot read. */
 export class AdminReplyError extends Error {
-  constructor(readonly verb: string, detail: string) {
-    super(`malformed reply to /coordinator/${verb}: ${detail}`);
+  constructor(readonly address: string, detail: string) {
+    super(`malformed reply to ${address}: ${detail}`);
     this.name = 'AdminReplyError';
   }
 }
 
-const REPLY_ADDRESS = '/coordinator/reply';
 const DEFAULT_FIRST_WAIT_MS = 200;
 const LEASES_PAGE_LIMIT = 50;
 
 interface Pending {
-  verb: string;
+  address: string;
   resolve: (reply: Record<string, unknown>) => void;
   reject: (err: Error) => void;
 }
@@ -109,16 +109,21 @@ export class CoordinatorClient {
     return new CoordinatorClient(coordinator, await connectedSocket(coordinator), options);
   }
 
+  /** Sends `/coordinator/<verb> ,s… requestId …args` (`atlas/add`, say) and resolves with the reply's JSON. */
+  request(verb: string, ...args: OscArg[]): Promise<Record<string, unknown>> {
+    return this.ask(`${COORDINATOR_NAMESPACE}${verb}`, ...args);
+  }
+
   /**
-   * Sends `/coordinator/<verb> ,s… requestId …args` and resolves with the reply's JSON.
+   * Sends `address ,s… requestId …args` and resolves with the reply's JSON.
    * The same requestId is re-sent on each timeout, so a late reply to an earlier try still counts.
    */
-  request(verb: string, ...args: OscArg[]): Promise<Record<string, unknown>> {
+  private ask(address: string, ...args: OscArg[]): Promise<Record<string, unknown>> {
     if (this.closed) return Promise.reject(new Error('admin client is closed'));
     const requestId = createNonce();
-    const datagram = encodeMessage({ address: `/coordinator/${verb}`, args: [{ type: 's', value: requestId }, ...args] });
+    const datagram = encodeMessage({ address, args: [{ type: 's', value: requestId }, ...args] });
     // A probe is answered only once it is over; anything else at once, so a lost datagram is sent again soon.
-    const waitMs = (tries: number) => (verb === 'probe' ? this.probeTimeoutMs : this.timeoutMs * 2 ** (tries - 1));
+    const waitMs = (tries: number) => (address === ADDRESS.admin_probe ? this.probeTimeoutMs : this.timeoutMs * 2 ** (tries - 1));
     return new Promise((resolve, reject) => {
       let tries = 0;
       let timer: unknown;
@@ -139,7 +144,7 @@ export class CoordinatorClient {
         });
       };
       this.pending.set(requestId, {
-        verb,
+        address,
         resolve: (reply) => {
           settle();
           resolve(reply);
@@ -156,14 +161,14 @@ export class CoordinatorClient {
   /** Resolves once the coordinator answers anything at all; rejects with AdminUnavailableError when nothing does. */
   async ping(): Promise<void> {
     try {
-      await this.request('status');
+      await this.ask(ADDRESS.admin_status);
     } catch (err) {
       if (err instanceof AdminUnavailableError) throw err;
     }
   }
 
   async status(): Promise<CoordinatorStatus> {
-    const reply = await this.request('status');
+    const reply = await this.ask(ADDRESS.admin_status);
     return parseStatus(reply.status);
   }
 
@@ -172,15 +177,15 @@ export class CoordinatorClient {
     const leases: LeaseView[] = [];
     // Each page starts after the last row of the one before: a lease held throughout comes once.
     for (let after = ''; ; ) {
-      const reply = await this.request(
-        'leases',
+      const reply = await this.ask(
+        ADDRESS.admin_leases,
         { type: 'i', value: LEASES_PAGE_LIMIT },
         { type: 's', value: state ?? '' },
         { type: 's', value: after },
       );
-      if (!Array.isArray(reply.leases)) throw new AdminReplyError('leases', '"leases" is not an array');
-      if (typeof reply.next !== 'string') throw new AdminReplyError('leases', '"next" is not text');
-      leases.push(...reply.leases.map((lease) => parseLease('leases', lease)));
+      if (!Array.isArray(reply.leases)) throw new AdminReplyError(ADDRESS.admin_leases, '"leases" is not an array');
+      if (typeof reply.next !== 'string') throw new AdminReplyError(ADDRESS.admin_leases, '"next" is not text');
+      leases.push(...reply.leases.map((lease) => parseLease(ADDRESS.admin_leases, lease)));
       if (reply.next === '' || reply.leases.length === 0) return leases;
       after = reply.next;
     }
@@ -190,8 +195,8 @@ export class CoordinatorClient {
   async atlas(): Promise<AtlasBridgeStatus | null> {
     const { atlas } = await this.status();
     if (atlas === null) return null;
-    const processors = await this.pages<ProcessorRow>('atlas/processors', 'processors');
-    const meters = await this.pages<MeterRow>('atlas/meters', 'meters');
+    const processors = await this.pages<ProcessorRow>(ADDRESS.atlas_processors, 'processors');
+    const meters = await this.pages<MeterRow>(ADDRESS.atlas_meters, 'meters');
     return {
       meterSocket: atlas.meterSocket,
       processors: processors.map((processor) => ({
@@ -203,13 +208,13 @@ export class CoordinatorClient {
   }
 
   /** Every row of a paged list, each page after the last row of the one before. */
-  private async pages<Row>(verb: string, field: string): Promise<Row[]> {
+  private async pages<Row>(address: string, field: string): Promise<Row[]> {
     const rows: Row[] = [];
     for (let after = ''; ; ) {
-      const reply = await this.request(verb, { type: 'i', value: LEASES_PAGE_LIMIT }, { type: 's', value: after });
+      const reply = await this.ask(address, { type: 'i', value: LEASES_PAGE_LIMIT }, { type: 's', value: after });
       const page = reply[field];
-      if (!Array.isArray(page)) throw new AdminReplyError(verb, `"${field}" is not an array`);
-      if (typeof reply.next !== 'string') throw new AdminReplyError(verb, '"next" is not text');
+      if (!Array.isArray(page)) throw new AdminReplyError(address, `"${field}" is not an array`);
+      if (typeof reply.next !== 'string') throw new AdminReplyError(address, '"next" is not text');
       rows.push(...(page as Row[]));
       if (reply.next === '' || page.length === 0) return rows;
       after = reply.next;
@@ -218,32 +223,32 @@ export class CoordinatorClient {
 
   /** The lease with this tempID, or on this port (a decimal string). */
   async lease(target: string): Promise<LeaseView> {
-    const reply = await this.request('lease', { type: 's', value: target });
-    return parseLease('lease', reply.lease);
+    const reply = await this.ask(ADDRESS.admin_lease, { type: 's', value: target });
+    return parseLease(ADDRESS.admin_lease, reply.lease);
   }
 
   async release(target: string): Promise<{ tempId: string; port: number }> {
-    const reply = await this.request('release', { type: 's', value: target });
+    const reply = await this.ask(ADDRESS.admin_release, { type: 's', value: target });
     const released = reply.released;
     if (!isObject(released) || typeof released.tempId !== 'string' || !isPort(released.port)) {
-      throw new AdminReplyError('release', '"released" is not {tempId, port}');
+      throw new AdminReplyError(ADDRESS.admin_release, '"released" is not {tempId, port}');
     }
     return { tempId: released.tempId, port: released.port };
   }
 
   async probe(port: number): Promise<ProbeResult> {
-    const reply = await this.request('probe', { type: 'i', value: port });
-    if (!isPort(reply.port)) throw new AdminReplyError('probe', '"port" is not a port');
+    const reply = await this.ask(ADDRESS.admin_probe, { type: 'i', value: port });
+    if (!isPort(reply.port)) throw new AdminReplyError(ADDRESS.admin_probe, '"port" is not a port');
     if (reply.answered === true) {
       if (typeof reply.tempId !== 'string' || !isDuration(reply.rttMs)) {
-        throw new AdminReplyError('probe', 'an answered probe needs "tempId" and "rttMs"');
+        throw new AdminReplyError(ADDRESS.admin_probe, 'an answered probe needs "tempId" and "rttMs"');
       }
       return { ...reply, ok: true, port: reply.port, answered: true, tempId: reply.tempId, rttMs: reply.rttMs };
     }
     if (reply.answered === false && isDuration(reply.timeoutMs)) {
       return { ...reply, ok: true, port: reply.port, answered: false, timeoutMs: reply.timeoutMs };
     }
-    throw new AdminReplyError('probe', '"answered" is missing, or "timeoutMs" with it');
+    throw new AdminReplyError(ADDRESS.admin_probe, '"answered" is missing, or "timeoutMs" with it');
   }
 
   /** Closes the socket; requests still waiting reject. */
@@ -262,10 +267,10 @@ export class CoordinatorClient {
     const decoded = decodeDatagram(data);
     if (!decoded.ok) return;
     for (const message of decoded.messages) {
-      const [id, json] = message.args;
-      if (message.address !== REPLY_ADDRESS || id?.type !== 's' || json?.type !== 's') continue;
-      const pending = this.pending.get(id.value as string);
-      if (pending) settleReply(pending, json.value as string);
+      const [id, json] = [textAt(message.args, 0), textAt(message.args, 1)];
+      if (message.address !== ADDRESS.admin_reply || id === undefined || json === undefined) continue;
+      const pending = this.pending.get(id);
+      if (pending) settleReply(pending, json);
     }
   }
 }
@@ -275,25 +280,25 @@ function settleReply(pending: Pending, json: string): void {
   try {
     reply = JSON.parse(json);
   } catch {
-    pending.reject(new AdminReplyError(pending.verb, 'not JSON'));
+    pending.reject(new AdminReplyError(pending.address, 'not JSON'));
     return;
   }
-  if (!isObject(reply)) pending.reject(new AdminReplyError(pending.verb, 'not a JSON object'));
+  if (!isObject(reply)) pending.reject(new AdminReplyError(pending.address, 'not a JSON object'));
   else if (reply.ok === true) pending.resolve(reply);
   else if (reply.ok === false) {
-    pending.reject(new AdminError(pending.verb, typeof reply.error === 'string' ? reply.error : 'request failed'));
-  } else pending.reject(new AdminReplyError(pending.verb, '"ok" is neither true nor false'));
+    pending.reject(new AdminError(pending.address, typeof reply.error === 'string' ? reply.error : 'request failed'));
+  } else pending.reject(new AdminReplyError(pending.address, '"ok" is neither true nor false'));
 }
 
 /** Checks one lease object from a reply; extra fields the coordinator adds are kept. */
-function parseLease(verb: string, value: unknown): LeaseView {
+function parseLease(address: string, value: unknown): LeaseView {
   const lease = parseLeaseView(value);
-  if (!lease) throw new AdminReplyError(verb, `bad lease ${truncatedJson(value)}`);
+  if (!lease) throw new AdminReplyError(address, `bad lease ${truncatedJson(value)}`);
   return lease;
 }
 
 function parseStatus(value: unknown): CoordinatorStatus {
-  const fail = (what: string) => new AdminReplyError('status', what);
+  const fail = (what: string) => new AdminReplyError(ADDRESS.admin_status, what);
   if (!isObject(value)) throw fail('"status" is not an object');
   const { uptimeMs, pool, leases, counters, dataDir } = value;
   if (!isDuration(uptimeMs)) throw fail('"uptimeMs" is not a duration');

@@ -2,6 +2,7 @@ import { END_STATES } from '../../machines/lease.js';
 import { Option, type Command } from 'commander';
 import type { RmsAnswer, Silent } from '../routing/messages.js';
 import type { DecodedMessage, OscArg } from '../osc/codec.js';
+import { textAt } from '../osc/contract.js';
 import { coordinatorCommand, EXIT_USAGE, fail, isAdminFailure, write, type AdminIo, type CommonFlags } from './common.js';
 import { MESSAGE_PREFIX } from './style.js';
 import { ControllerClient } from './controller-client.js';
@@ -54,7 +55,7 @@ export function registerRoutingCommands(program: Command, io: AdminIo = { stdout
         const wanted = flags.address === undefined ? undefined : globToRegExp(flags.address);
         client.on('traffic', (message) => {
           if (wanted && !wanted.test(message.address)) return;
-          const from = names.of(message.args[0]?.type === 's' ? (message.args[0].value as string) : undefined);
+          const from = names.of(textAt(message.args, 0));
           write(io.stdout, flags.json ? JSON.stringify({ at: new Date().toISOString(), ...from, ...asJson(message) }) : formatTraffic(from, message));
         });
         const where = `${client.coordinator.host}:${client.coordinator.port}`;

@@ -1,6 +1,7 @@
 import { endpointOf } from '../leases/lease.js';
 import { refuse } from '../leases/effects.js';
 import type { DecodedArg } from '../osc/codec.js';
+import { intAt } from '../osc/contract.js';
 import { parseRequestPort } from '../osc/wire.js';
 import { rejectInvalid, type Handler } from './hub.js';
 
@@ -17,8 +18,6 @@ export const handleRequestPort: Handler = (hub, message, _datagram, source) => {
 
 /** Even a bad request deserves its answer where the sender listens, if it said where. */
 function replyPort(args: readonly DecodedArg[]): number | undefined {
-  const third = args[2];
-  if (third?.type !== 'i') return undefined;
-  const port = third.value as number;
-  return port > 0 && port <= 65535 ? port : undefined;
+  const port = intAt(args, 2);
+  return port !== undefined && port > 0 && port <= 65535 ? port : undefined;
 }

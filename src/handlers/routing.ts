@@ -1,5 +1,6 @@
 import type { Source } from '../net/udp.js';
 import type { DecodedMessage } from '../osc/codec.js';
+import { parse } from '../osc/contract.js';
 import { routingError, type RoutingErrorCode } from '../routing/messages.js';
 import type { Hub } from './hub.js';
 
@@ -21,12 +22,14 @@ export function forwardToControllers(hub: Hub, message: DecodedMessage, datagram
  * else the port it sent from), and the token that port was sent (`,is port token`), if given; or
  * why the message is none of those forms.
  */
-export function registration(message: DecodedMessage, source: Source): { port: number; token: string | undefined } | string {
-  if (message.args.length === 0) return { port: source.port, token: undefined };
-  const [port, token] = message.args;
-  const tags = message.args.map((arg) => arg.type).join('');
-  if (port?.type !== 'i' || (tags !== 'i' && tags !== 'is')) return `${message.address} takes no arguments, ,i listenPort or ,is listenPort token`;
-  const value = port.value as number;
-  if (!(value >= 1 && value <= 65535)) return `${value} is not a port`;
-  return { port: value, token: token === undefined ? undefined : (token.value as string) };
+export function registration(
+  key: 'subscribe' | 'unsubscribe',
+  message: DecodedMessage,
+  source: Source,
+): { port: number; token: string | undefined } | string {
+  const parsed = parse[key](message.args);
+  if (!parsed.ok) return parsed.detail;
+  const [port = source.port, token] = parsed.value;
+  if (!(port >= 1 && port <= 65535)) return `${port} is not a port`;
+  return { port, token };
 }

@@ -1,4 +1,5 @@
-import { ROUTING_ADDRESS, subscribed, subscribedWithToken } from '../routing/messages.js';
+import { ADDRESS } from '../osc/contract.js';
+import { subscribed, subscribedWithToken } from '../routing/messages.js';
 import type { Handler } from './hub.js';
 import { refuseController, registration } from './routing.js';
 
@@ -8,8 +9,8 @@ import { refuseController, registration } from './routing.js';
  * `,is listenPort token`, which makes the registration active and renews it.
  */
 export const handleSubscribe: Handler = (hub, message, _datagram, source) => {
-  const refuse = (code: Parameters<typeof refuseController>[2], detail: string) => refuseController(hub, source, code, detail, ROUTING_ADDRESS.subscribe);
-  const asked = registration(message, source);
+  const refuse = (code: Parameters<typeof refuseController>[2], detail: string) => refuseController(hub, source, code, detail, ADDRESS.subscribe);
+  const asked = registration('subscribe', message, source);
   if (typeof asked === 'string') return refuse('bad_arguments', asked);
   if (!hub.controllers.allowed(source.address)) return refuse('forbidden', `${source.address} is neither loopback nor in --controllers-allow`);
   const { controllers, settings } = hub;

@@ -1,3 +1,4 @@
+import { parse } from '../osc/contract.js';
 import { TEMP_ID_MAX_LENGTH, TRACK_ID_MAX_LENGTH, validateIdentityArg } from '../osc/wire.js';
 import { rejectInvalid, type Handler } from './hub.js';
 import { forwardToControllers } from './routing.js';
@@ -8,15 +9,17 @@ import { forwardToControllers } from './routing.js';
  */
 export const handleUuidConfirmed: Handler = (hub, message, datagram, source) => {
   forwardToControllers(hub, message, datagram);
-  const [tempId, trackId] = message.args;
-  const problem =
-    message.args.length === 3
-      ? (validateIdentityArg(tempId, 'tempID', TEMP_ID_MAX_LENGTH) ?? validateIdentityArg(trackId, 'trackID', TRACK_ID_MAX_LENGTH))
-      : `expects 3 arguments, got ${message.args.length}`;
+  const parsed = parse.uuid_assignment_confirmed(message.args);
+  if (!parsed.ok) {
+    rejectInvalid(hub, message.address, source, parsed.detail);
+    return;
+  }
+  const problem = validateIdentityArg(message.args[0], 'tempID', TEMP_ID_MAX_LENGTH) ?? validateIdentityArg(message.args[1], 'trackID', TRACK_ID_MAX_LENGTH);
   if (problem !== undefined) {
     rejectInvalid(hub, message.address, source, problem);
     return;
   }
-  hub.leases.setTrack(tempId!.value as string, trackId!.value as string);
-  if (hub.leases.keepAlive(tempId!.value as string)) hub.counters.pluginTraffic++;
+  const [tempId, trackId] = parsed.value;
+  hub.leases.setTrack(tempId, trackId);
+  if (hub.leases.keepAlive(tempId)) hub.counters.pluginTraffic++;
 };

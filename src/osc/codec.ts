@@ -210,6 +210,13 @@ export function floatAfterFirstString(data: Buffer): number | undefined {
   return floatStart < 0 || floatStart + 4 > data.byteLength ? undefined : data.readFloatBE(floatStart);
 }
 
+/** The arguments' type tags, without the comma. */
+export function typeTags(args: readonly DecodedArg[]): string {
+  let tags = '';
+  for (const arg of args) tags += arg.type;
+  return tags;
+}
+
 /**
  * Where argument `index` of a decoded message begins in `data` (the message's own bytes from there
  * on can be sent on as they are, without re-encoding). The message was checked when it was decoded.

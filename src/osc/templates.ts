@@ -1,4 +1,5 @@
-import { ADDRESS, type ErrorCode } from './wire.js';
+import { ADDRESS, formOf } from './contract.js';
+import type { ErrorCode } from './wire.js';
 
 /**
  * The fixed-shape messages the coordinator sends on the handshake path, written straight into
@@ -30,9 +31,9 @@ function writeString(target: Buffer, offset: number, value: string): number {
   return end;
 }
 
-const PORT_ASSIGNMENT = messageHead(ADDRESS.port_assignment, 'sis');
-const PORT_ERROR = messageHead(ADDRESS.port_error, 'sss');
-const QUERY_RMS = messageHead(ADDRESS.query_rms, 's');
+const PORT_ASSIGNMENT = messageHead(ADDRESS.port_assignment, formOf('port_assignment'));
+const PORT_ERROR = messageHead(ADDRESS.port_error, formOf('port_error'));
+const QUERY_RMS = messageHead(ADDRESS.query_rms, formOf('query_rms'));
 
 /** [PROTOCOL §2] `/aiplayer/port_assignment ,sis tempID port status`: exactly three arguments. */
 export function portAssignment(tempId: string, port: number, status: 'assigned' | 'error'): Buffer {

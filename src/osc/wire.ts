@@ -1,12 +1,6 @@
-import contract from '../../protocol/messages.json' with { type: 'json' };
 import type { ErrorCode } from '../../machines/lease.js';
 import type { DecodedArg, OscArg, OscMessage } from './codec.js';
-
-export type MessageName = keyof typeof contract.messages;
-
-export const ADDRESS = Object.fromEntries(
-  Object.entries(contract.messages).map(([name, spec]) => [name, spec.address]),
-) as { readonly [K in MessageName]: (typeof contract.messages)[K]['address'] };
+import { ADDRESS, parse } from './contract.js';
 
 /** The codes of `/aiplayer/port_error`: the lease machine's, written once there. */
 export type { ErrorCode } from '../../machines/lease.js';
@@ -44,12 +38,6 @@ export interface ProbeAnswer {
   rms: number;
 }
 
-export function typeTags(args: readonly DecodedArg[]): string {
-  let tags = '';
-  for (const arg of args) tags += arg.type;
-  return tags;
-}
-
 /**
  * An identity (tempID, trackID, request ID): 1 to `maxLength` characters, counted in code points as
  * PROTOCOL says characters (64 emoji are 64), none of them a control, format or unassigned one.
@@ -68,9 +56,9 @@ export function validateTempId(value: string): string | undefined {
 
 /** An identity as it came off the wire: its bytes must be UTF-8 too, or distinct IDs could decode alike. */
 export function validateIdentityArg(arg: DecodedArg | undefined, what: string, maxLength: number): string | undefined {
-  if (arg?.type !== 's') return `${what} is not a string`;
+  if (arg?.type !== 's' || typeof arg.value !== 'string') return `${what} is not a string`;
   if (arg.notUtf8) return `${what} is not valid UTF-8`;
-  return validateIdentity(arg.value as string, what, maxLength);
+  return validateIdentity(arg.value, what, maxLength);
 }
 
 function codePoints(value: string): number {
@@ -90,16 +78,9 @@ function isPort(value: number): boolean {
   return Number.isInteger(value) && value >= MIN_PORT && value <= MAX_PORT;
 }
 
-function checkForm(name: MessageName, args: readonly DecodedArg[]): string | undefined {
-  const tags = typeTags(args);
-  const forms: readonly string[] = contract.messages[name].forms;
-  if (forms.includes(tags)) return undefined;
-  return `${contract.messages[name].address} expects ${forms.map((f) => ',' + f).join(' or ')}, got ,${tags}`;
-}
-
 function tempIdAt(args: readonly DecodedArg[], index: number): string | undefined {
   const arg = args[index];
-  return validateIdentityArg(arg, 'tempID', TEMP_ID_MAX_LENGTH) === undefined ? (arg!.value as string) : undefined;
+  return validateIdentityArg(arg, 'tempID', TEMP_ID_MAX_LENGTH) === undefined && typeof arg?.value === 'string' ? arg.value : undefined;
 }
 
 /** A rejection names the tempID when it can (`tempIdIndex`: where the message carries it), so replies can too. */
@@ -108,22 +89,15 @@ function invalid(detail: string, args: readonly DecodedArg[], tempIdIndex = 0): 
   return tempId === undefined ? { ok: false, detail } : { ok: false, detail, tempId };
 }
 
-/** The form, then the tempID in first place: the tempID, or the rejection. */
-function checkFormAndTempId(name: MessageName, args: readonly DecodedArg[]): string | Rejected {
-  const formError = checkForm(name, args);
-  if (formError) return invalid(formError, args);
-  const tempIdError = validateIdentityArg(args[0], 'tempID', TEMP_ID_MAX_LENGTH);
-  return tempIdError ? invalid(tempIdError, args) : (args[0]!.value as string);
-}
-
 export function parseRequestPort(args: readonly DecodedArg[]): Parsed<PortRequest> {
-  const tempId = checkFormAndTempId('request_port', args);
-  if (typeof tempId !== 'string') return tempId;
-  const preferredPort = args[1]!.value as number;
+  const parsed = parse.request_port(args);
+  if (!parsed.ok) return invalid(parsed.detail, args);
+  const tempIdError = validateIdentityArg(args[0], 'tempID', TEMP_ID_MAX_LENGTH);
+  if (tempIdError) return invalid(tempIdError, args);
+  const [tempId, preferredPort, third] = parsed.value;
   if (preferredPort !== -1 && !isPort(preferredPort)) {
     return invalid(`preferredPort ${preferredPort} is neither -1 nor a port`, args);
   }
-  const third = args[2]?.value as number | undefined;
   // [PROTOCOL §1] a responsePort of 0 or less means "reply to the source port".
   const responsePort = third !== undefined && third > 0 ? third : undefined;
   if (responsePort !== undefined && !isPort(responsePort)) {
@@ -133,29 +107,32 @@ export function parseRequestPort(args: readonly DecodedArg[]): Parsed<PortReques
 }
 
 export function parsePortConfirmed(args: readonly DecodedArg[]): Parsed<PortConfirmation> {
-  const tempId = checkFormAndTempId('port_confirmed', args);
-  if (typeof tempId !== 'string') return tempId;
-  const port = args[1]!.value as number;
+  const parsed = parse.port_confirmed(args);
+  if (!parsed.ok) return invalid(parsed.detail, args);
+  const tempIdError = validateIdentityArg(args[0], 'tempID', TEMP_ID_MAX_LENGTH);
+  if (tempIdError) return invalid(tempIdError, args);
+  const [tempId, port, status] = parsed.value;
   if (!isPort(port)) return invalid(`port ${port} is not a port`, args);
-  const status = args[2]!.value as string;
   if (status !== 'bound' && status !== 'failed') return invalid(`status "${status}" is neither bound nor failed`, args);
   return { ok: true, value: { tempId, port, status } };
 }
 
 export function parseRmsResponse(args: readonly DecodedArg[]): Parsed<ProbeAnswer> {
-  const formError = checkForm('rms_response', args);
-  if (formError) return invalid(formError, args, 1);
-  const nonce = args[0]!.value as string;
+  const parsed = parse.rms_response(args);
+  if (!parsed.ok) return invalid(parsed.detail, args, 1);
+  const [nonce, tempId, rms] = parsed.value;
   if (nonce.length === 0 || nonce.length > NONCE_MAX_LENGTH) return invalid('query id length out of range', args, 1);
-  const tempId = args[1]!.value as string;
   const tempIdError = validateIdentityArg(args[1], 'tempID', TEMP_ID_MAX_LENGTH);
   if (tempIdError) return invalid(tempIdError, args, 1);
-  return { ok: true, value: { nonce, tempId, rms: args[2]!.value as number } };
+  return { ok: true, value: { nonce, tempId, rms } };
 }
 
 export function parseRelease(args: readonly DecodedArg[]): Parsed<{ tempId: string }> {
-  const tempId = checkFormAndTempId('release', args);
-  return typeof tempId === 'string' ? { ok: true, value: { tempId } } : tempId;
+  const parsed = parse.release(args);
+  if (!parsed.ok) return invalid(parsed.detail, args);
+  const tempIdError = validateIdentityArg(args[0], 'tempID', TEMP_ID_MAX_LENGTH);
+  if (tempIdError) return invalid(tempIdError, args);
+  return { ok: true, value: { tempId: parsed.value[0] } };
 }
 
 const str = (value: string): OscArg => ({ type: 's', value });

@@ -1,23 +1,6 @@
-import contract from '../../protocol/messages.json' with { type: 'json' };
 import { encodeMessage, type OscArg } from '../osc/codec.js';
+import { ADDRESS, repeatingFormOf } from '../osc/contract.js';
 import { messageHead, oscString } from '../osc/templates.js';
-
-const { messages } = contract.routing;
-
-/** [PROTOCOL §11-§14] the controllers' addresses. */
-export const ROUTING_ADDRESS = {
-  subscribe: messages.subscribe.address,
-  unsubscribe: messages.unsubscribe.address,
-  subscribed: messages.subscribed.address,
-  unsubscribed: messages.unsubscribed.address,
-  lease: messages.lease.address,
-  track: messages.track.address,
-  send: messages.send.address,
-  error: messages.error.address,
-  queryRms: messages.query_rms.address,
-  rms: messages.rms.address,
-  rmsMissing: messages.rms_missing.address,
-} as const;
 
 export type RoutingErrorCode =
   | 'forbidden'
@@ -34,22 +17,22 @@ const s = (value: string): OscArg => ({ type: 's', value });
 const i = (value: number): OscArg => ({ type: 'i', value });
 
 /** [PROTOCOL §11] `,i renewWithinMs` */
-export const subscribed = (renewWithinMs: number) => encodeMessage({ address: ROUTING_ADDRESS.subscribed, args: [i(renewWithinMs)] });
+export const subscribed = (renewWithinMs: number) => encodeMessage({ address: ADDRESS.subscribed, args: [i(renewWithinMs)] });
 /** [PROTOCOL §11] `,is renewWithinMs token`, at a named listen port: prove it listens with this token. */
 export const subscribedWithToken = (renewWithinMs: number, token: string) =>
-  encodeMessage({ address: ROUTING_ADDRESS.subscribed, args: [i(renewWithinMs), s(token)] });
-export const unsubscribed = () => encodeMessage({ address: ROUTING_ADDRESS.unsubscribed, args: [] });
+  encodeMessage({ address: ADDRESS.subscribed, args: [i(renewWithinMs), s(token)] });
+export const unsubscribed = () => encodeMessage({ address: ADDRESS.unsubscribed, args: [] });
 
 /** [PROTOCOL §12] `,sis tempID port state`: the port it holds, or held last when it ended. */
 export const leaseEvent = (tempId: string, port: number, state: string) =>
-  encodeMessage({ address: ROUTING_ADDRESS.lease, args: [s(tempId), i(port), s(state)] });
+  encodeMessage({ address: ADDRESS.lease_event, args: [s(tempId), i(port), s(state)] });
 
 /** [PROTOCOL §12] `,ss tempID trackID` */
-export const trackEvent = (tempId: string, trackId: string) => encodeMessage({ address: ROUTING_ADDRESS.track, args: [s(tempId), s(trackId)] });
+export const trackEvent = (tempId: string, trackId: string) => encodeMessage({ address: ADDRESS.track_event, args: [s(tempId), s(trackId)] });
 
 /** [PROTOCOL §13] `,sss code detail requestAddress` */
 export const routingError = (code: RoutingErrorCode, detail: string, requestAddress: string) =>
-  encodeMessage({ address: ROUTING_ADDRESS.error, args: [s(code), s(detail), s(requestAddress)] });
+  encodeMessage({ address: ADDRESS.error, args: [s(code), s(detail), s(requestAddress)] });
 
 export interface RmsAnswer {
   tempId: string;
@@ -63,6 +46,9 @@ export interface Silent {
   trackId: string | null;
   port: number;
 }
+
+const ANSWERS = { address: ADDRESS.gather_answers, form: repeatingFormOf('gather_answers') };
+const MISSING = { address: ADDRESS.gather_missing, form: repeatingFormOf('gather_missing') };
 
 /** Entries per datagram: with the three header arguments, 31 at most (receivers, ours included, cap at 32). */
 const ANSWERS_PER_PART = 7;
@@ -79,18 +65,18 @@ const PART_BUDGET = 1200;
 export function rmsReply(queryId: string, answers: readonly RmsAnswer[], silent: readonly Silent[]): Buffer[] {
   const id = oscString(queryId);
   const kinds = [
-    { address: ROUTING_ADDRESS.rms, shape: 'ssif', max: ANSWERS_PER_PART, entries: answers.map((a) => entry(a.tempId, a.trackId, a.port, a.rms)) },
-    { address: ROUTING_ADDRESS.rmsMissing, shape: 'ssi', max: SILENT_PER_PART, entries: silent.map((p) => entry(p.tempId, p.trackId, p.port)) },
+    { ...ANSWERS, max: ANSWERS_PER_PART, entries: answers.map((a) => entry(a.tempId, a.trackId, a.port, a.rms)) },
+    { ...MISSING, max: SILENT_PER_PART, entries: silent.map((p) => entry(p.tempId, p.trackId, p.port)) },
   ];
-  const groups = kinds.flatMap(({ address, shape, max, entries }) => {
+  const groups = kinds.flatMap(({ address, form, max, entries }) => {
     // The part's bytes but for its entries: address, type tags (,sii then the entries'), queryID, part, parts.
     const head = oscString(address).length + id.length + 8;
-    const fixed = (count: number) => head + ((`,sii${shape.repeat(count)}`.length + 4) & ~3);
-    return pack(entries, max, fixed).map((group) => ({ address, shape, entries: group }));
+    const fixed = (count: number) => head + ((`,${form.head}${form.group.repeat(count)}`.length + 4) & ~3);
+    return pack(entries, max, fixed).map((group) => ({ address, form, entries: group }));
   });
-  if (groups.length === 0) groups.push({ address: ROUTING_ADDRESS.rms, shape: 'ssif', entries: [] });
-  return groups.map(({ address, shape, entries }, index) =>
-    Buffer.concat([messageHead(address, `sii${shape.repeat(entries.length)}`), id, int32(index + 1), int32(groups.length), ...entries]),
+  if (groups.length === 0) groups.push({ ...ANSWERS, entries: [] });
+  return groups.map(({ address, form, entries }, index) =>
+    Buffer.concat([messageHead(address, `${form.head}${form.group.repeat(entries.length)}`), id, int32(index + 1), int32(groups.length), ...entries]),
   );
 }
 

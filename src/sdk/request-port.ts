@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { decodeDatagram, encodeMessage, type DecodedMessage, type OscMessage } from '../osc/codec.js';
 import * as wire from '../osc/wire.js';
+import { ADDRESS } from '../osc/contract.js';
 import { silentLogger, type Logger } from '../log.js';
 import { bindExclusive, closeSocket } from '../net/udp.js';
 
@@ -145,11 +146,11 @@ class ClientLease extends EventEmitter<PortLeaseEvents> implements SdkLease {
       const args = message.args;
       // Unlike the deployed plugin, the SDK only takes what is addressed to it.
       if (args[0]?.value !== this.tempId) continue;
-      if (message.address === wire.ADDRESS.port_assignment && args.length === 3) {
+      if (message.address === ADDRESS.port_assignment && args.length === 3) {
         const port = args[1]!.value as number;
         if (args[2]!.value === 'assigned') this.onAssigned(port);
         else this.onErrorStatus();
-      } else if (message.address === wire.ADDRESS.port_error && args.length === 3) {
+      } else if (message.address === ADDRESS.port_error && args.length === 3) {
         const code = args[1]!.value as wire.ErrorCode;
         this.fail(new PortRequestError(code, String(args[2]!.value)));
       }
@@ -211,7 +212,7 @@ class ClientLease extends EventEmitter<PortLeaseEvents> implements SdkLease {
     if (!decoded.ok) return;
     for (const message of decoded.messages) {
       const nonce = message.args[0];
-      if (message.address === wire.ADDRESS.query_rms && message.args.length === 1 && nonce?.type === 's') {
+      if (message.address === ADDRESS.query_rms && message.args.length === 1 && nonce?.type === 's') {
         this.probedPort = this.port;
         this.lastProbeAt = performance.now();
         clearTimeout(this.confirmTimer);

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startAtlasSimulator, type AtlasSimulator } from '../../src/simulators/atlas/simulator.js';
 import { CoordinatorClient } from '../../src/cli/coordinator-client.js';
 import type { Coordinator, CoordinatorOptions } from '../../src/main.js';
-import { ADDRESS } from '../../src/osc/wire.js';
+import { ADDRESS } from '../../src/osc/contract.js';
 import { RANGES, testCoordinator } from '../helpers/coordinator.js';
 import { ManualPlugin } from '../helpers/manual-plugin.js';
 import { i, Peer, s, values } from '../helpers/peer.js';

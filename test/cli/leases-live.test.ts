@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { requestPort, type SdkLease } from '../../src/sdk/request-port.js';
 import type { Coordinator } from '../../src/main.js';
 import { encodeMessage } from '../../src/osc/codec.js';
-import { ADDRESS } from '../../src/osc/wire.js';
+import { ADDRESS } from '../../src/osc/contract.js';
 import { CLI, oscport as run } from '../helpers/cli.js';
 import { RANGES, testCoordinator } from '../helpers/coordinator.js';
 import { Peer, s } from '../helpers/peer.js';

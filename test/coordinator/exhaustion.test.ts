@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { PortRequestError, requestPort, type SdkLease } from '../../src/sdk/request-port.js';
-import { ADDRESS } from '../../src/osc/wire.js';
+import { ADDRESS } from '../../src/osc/contract.js';
 import { RANGES, testCoordinator } from '../helpers/coordinator.js';
 import { i, Peer, s, tags, values } from '../helpers/peer.js';
 

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { requestPort, type SdkLease } from '../../src/sdk/request-port.js';
 import { encodeMessage } from '../../src/osc/codec.js';
-import { ADDRESS } from '../../src/osc/wire.js';
+import { ADDRESS } from '../../src/osc/contract.js';
 import { RANGES, testCoordinator } from '../helpers/coordinator.js';
 import { collectLogs } from '../helpers/logs.js';
 import { i, Peer, s, values } from '../helpers/peer.js';

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { requestPort } from '../../src/sdk/request-port.js';
 import { encodeMessage } from '../../src/osc/codec.js';
-import { ADDRESS } from '../../src/osc/wire.js';
+import { ADDRESS } from '../../src/osc/contract.js';
 import { RANGES, testCoordinator } from '../helpers/coordinator.js';
 import { ManualPlugin } from '../helpers/manual-plugin.js';
 import { i, Peer, s, values } from '../helpers/peer.js';

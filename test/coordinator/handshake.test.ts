@@ -1,6 +1,6 @@
 import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ADDRESS } from '../../src/osc/wire.js';
+import { ADDRESS } from '../../src/osc/contract.js';
 import { RANGES, testCoordinator } from '../helpers/coordinator.js';
 import { f, i, Peer, s, tags, values } from '../helpers/peer.js';
 

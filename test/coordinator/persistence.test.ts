@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { requestPort, type SdkLease } from '../../src/sdk/request-port.js';
-import { ADDRESS } from '../../src/osc/wire.js';
+import { ADDRESS } from '../../src/osc/contract.js';
 import { formatRecord, JournalError } from '../../src/leases/persistence/journal.js';
 import { RANGES, testCoordinator } from '../helpers/coordinator.js';
 import { collectLogs } from '../helpers/logs.js';

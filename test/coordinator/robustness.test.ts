@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { requestPort } from '../../src/sdk/request-port.js';
 import { encodeMessage } from '../../src/osc/codec.js';
-import { ADDRESS } from '../../src/osc/wire.js';
+import { ADDRESS } from '../../src/osc/contract.js';
 import { startCoordinator } from '../../src/main.js';
 import { BindError } from '../../src/net/udp.js';
 import { RANGES, testCoordinator } from '../helpers/coordinator.js';

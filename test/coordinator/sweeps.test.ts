@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeMessage } from '../../src/osc/codec.js';
-import { ADDRESS } from '../../src/osc/wire.js';
+import { ADDRESS } from '../../src/osc/contract.js';
 import { DeployedPlugin } from '../../src/simulators/daw/deployed-plugin.js';
 import type { Coordinator } from '../../src/main.js';
 import { boundCount, RANGES, testCoordinator } from '../helpers/coordinator.js';

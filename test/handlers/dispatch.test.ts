@@ -4,6 +4,7 @@ import { createCounters } from '../../src/counters.js';
 import type { Hub } from '../../src/handlers/hub.js';
 import { receiveDatagram } from '../../src/handlers/index.js';
 import { decodeDatagram, encodeMessage, type OscArg } from '../../src/osc/codec.js';
+import { MESSAGES } from '../../src/osc/contract.js';
 import { DEFAULT_SETTINGS } from '../../src/settings/index.js';
 
 const s = (value: string): OscArg => ({ type: 's', value });
@@ -101,6 +102,15 @@ describe('the router: one handler per address [PROTOCOL §9, §12]', () => {
     expect(sent).toEqual([{ address: '/coordinator/error', values: ['unknown_address', 'no such address: /coordinator/nonsense', '/coordinator/nonsense'], to: '127.0.0.1:40000' }]);
     expect(forwarded).toEqual([]);
   });
+
+  it.each(MESSAGES.filter((message) => message.direction !== 'out').map((message) => message.address))(
+    '%s, which the contract says the coordinator accepts, has its row in the table',
+    (address) => {
+      const { hub, counters } = hubWith();
+      receiveDatagram(hub, Buffer.from(encodeMessage({ address, args: [] })), LOCAL);
+      expect(counters.unknownAddress).toBe(0);
+    },
+  );
 
   it('garbage is counted and logged, and goes nowhere', () => {
     const { hub, sent, forwarded, logged, asked, counters } = hubWith();

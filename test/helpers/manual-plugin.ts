@@ -1,7 +1,7 @@
 import dgram from 'node:dgram';
 import { expect } from 'vitest';
 import { decodeDatagram } from '../../src/osc/codec.js';
-import { ADDRESS } from '../../src/osc/wire.js';
+import { ADDRESS } from '../../src/osc/contract.js';
 import { f, i, Peer, s, values } from './peer.js';
 
 const QUERY_RMS = Buffer.from(ADDRESS.query_rms);

@@ -2,8 +2,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import contract from '../../protocol/messages.json' with { type: 'json' };
 import { decodeDatagram, encodeMessage, type DecodedArg, type OscMessage } from '../../src/osc/codec.js';
+import { ADDRESS } from '../../src/osc/contract.js';
 import {
-  ADDRESS,
   NONCE_MAX_LENGTH,
   TEMP_ID_MAX_LENGTH,
   parsePortConfirmed,

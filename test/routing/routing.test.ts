@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import { encodeMessage, type OscArg } from '../../src/osc/codec.js';
-import { ADDRESS } from '../../src/osc/wire.js';
+import { ADDRESS } from '../../src/osc/contract.js';
 import { RANGES, testCoordinator } from '../helpers/coordinator.js';
 import { ManualPlugin } from '../helpers/manual-plugin.js';
 import { f, i, Peer, s, tags, values } from '../helpers/peer.js';

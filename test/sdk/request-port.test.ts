@@ -1,7 +1,7 @@
 import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PortRequestError, requestPort, type SdkLease } from '../../src/sdk/request-port.js';
-import { ADDRESS } from '../../src/osc/wire.js';
+import { ADDRESS } from '../../src/osc/contract.js';
 import { RANGES, testCoordinator } from '../helpers/coordinator.js';
 import { Peer, s } from '../helpers/peer.js';
 import { freeUdpPort } from '../helpers/ports.js';

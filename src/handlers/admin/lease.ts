@@ -1,8 +1,7 @@
-import { ADMIN_FORMS, adminQuery } from './query.js';
+import { adminQuery } from './query.js';
 
 /** [PROTOCOL §10] `/coordinator/lease ,ss id target`: a tempID, or a port in decimal. */
-export const handleAdminLease = adminQuery(ADMIN_FORMS.lease, (hub, args) => {
-  const target = args[1]!.value as string;
+export const handleAdminLease = adminQuery('admin_lease', (hub, [, target]) => {
   const lease = hub.leases.view(target);
   return lease ? { ok: true, lease } : { ok: false, error: `no lease for ${target}` };
 });

@@ -1,20 +1,18 @@
 import { LEASE_STATES } from '../../leases/lease.js';
 import type { LeaseView } from '../../leases/lease-view.js';
 import type { Hub } from '../hub.js';
-import { ADMIN_FORMS, adminQuery, PAGE_LIMIT, REPLY_BUDGET_BYTES, type Reply } from './query.js';
+import { adminQuery, PAGE_LIMIT, REPLY_BUDGET_BYTES, type Reply } from './query.js';
 
 /**
  * [PROTOCOL §10] `/coordinator/leases ,siss id limit state after`: ordered by port, then tempID,
  * each page starting after the last row of the one before (its `next`), so that a lease held
  * throughout a walk is on exactly one page, however many come and go meanwhile.
  */
-export const handleAdminLeases = adminQuery(ADMIN_FORMS.leases, (hub, args) => {
-  const limit = args[1]!.value as number;
-  const state = args[2]!.value as string;
-  const after = cursorOf(args[3]!.value as string);
+export const handleAdminLeases = adminQuery('admin_leases', (hub, [, limit, state, cursor]) => {
+  const after = cursorOf(cursor);
   if (limit < 1) return { ok: false, error: 'limit must be 1 or more' };
   if (state !== '' && !(LEASE_STATES as readonly string[]).includes(state)) return { ok: false, error: `unknown state "${state}"` };
-  if (after === undefined) return { ok: false, error: `"${args[3]!.value as string}" is not a page's next` };
+  if (after === undefined) return { ok: false, error: `"${cursor}" is not a page's next` };
   return page(hub, limit, state, after);
 });
 

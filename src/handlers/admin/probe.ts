@@ -1,14 +1,13 @@
 import * as templates from '../../osc/templates.js';
 import type { ProbeAsker } from '../../probes.js';
-import { ADMIN_FORMS, adminQuery, type Reply } from './query.js';
+import { adminQuery, type Reply } from './query.js';
 
 /**
  * [PROTOCOL §10] `/coordinator/probe ,si id port`: the same query_rms a lease is verified with,
  * answered once the probe is over. Informational: the answer counts as a sign of life, but only
  * a lease's own probes decide who holds the port.
  */
-export const handleAdminProbe = adminQuery(ADMIN_FORMS.probe, (hub, args) => {
-  const port = args[1]!.value as number;
+export const handleAdminProbe = adminQuery('admin_probe', (hub, [, port]) => {
   if (!Number.isInteger(port) || port < 1 || port > 65535) return { ok: false, error: `${port} is not a port` };
   const holder = hub.leases.get(hub.leases.holderOf(port) ?? '');
   const host = holder?.host ?? '127.0.0.1';

@@ -1,37 +1,11 @@
-import contract from '../../../protocol/messages.json' with { type: 'json' };
-import type { DecodedArg } from '../../osc/codec.js';
 import { encodeMessage } from '../../osc/codec.js';
-import { REQUEST_ID_MAX_LENGTH, typeTags, validateIdentityArg } from '../../osc/wire.js';
+import { ADDRESS, parse, textAt, type ArgumentsOf } from '../../osc/contract.js';
+import { REQUEST_ID_MAX_LENGTH, validateIdentityArg } from '../../osc/wire.js';
 import { isLoopback } from '../../net/cidr.js';
 import type { Handler, Hub } from '../hub.js';
 
-const { requests, reply } = contract.admin;
-
-/** [PROTOCOL §10] the admin queries, answered on the coordinator's own port, to loopback only. */
-export const ADMIN_ADDRESS = {
-  status: requests.status.address,
-  leases: requests.leases.address,
-  lease: requests.lease.address,
-  release: requests.release.address,
-  probe: requests.probe.address,
-  atlasAdd: requests.atlasAdd.address,
-  atlasRemove: requests.atlasRemove.address,
-  atlasProcessors: requests.atlasProcessors.address,
-  atlasMeters: requests.atlasMeters.address,
-  reply: reply.address,
-} as const;
-
-export const ADMIN_FORMS = {
-  status: requests.status.forms[0]!,
-  leases: requests.leases.forms[0]!,
-  lease: requests.lease.forms[0]!,
-  release: requests.release.forms[0]!,
-  probe: requests.probe.forms[0]!,
-  atlasAdd: requests.atlasAdd.forms[0]!,
-  atlasRemove: requests.atlasRemove.forms[0]!,
-  atlasProcessors: requests.atlasProcessors.forms[0]!,
-  atlasMeters: requests.atlasMeters.forms[0]!,
-} as const;
+/** [PROTOCOL §10, §15] the admin queries, answered on the coordinator's own port, to loopback only. */
+type AdminKey = 'admin_status' | 'admin_leases' | 'admin_lease' | 'admin_release' | 'admin_probe' | 'atlas_add' | 'atlas_remove' | 'atlas_processors' | 'atlas_meters';
 
 /** Keeps every reply datagram well inside the 8 KiB the protocol promises. */
 export const REPLY_BUDGET_BYTES = 7 * 1024;
@@ -59,32 +33,34 @@ export function pageAfter<Row>(rows: readonly Row[], keyOf: (row: Row) => string
 }
 
 export type Reply = Record<string, unknown>;
-type Answer = (hub: Hub, args: readonly DecodedArg[]) => Reply | Promise<Reply>;
+/** The answer to one query, from its typed arguments (the request ID first). */
+type Answer<K extends AdminKey> = (hub: Hub, args: ArgumentsOf<K>) => Reply | Promise<Reply>;
 
 /** An admin query's handler: loopback only, the request ID and the form checked, the JSON reply sent to the asker. */
-export function adminQuery(form: string, answer: Answer): Handler {
+export function adminQuery<K extends AdminKey>(key: K, answer: Answer<K>): Handler {
+  const parseArguments = parse[key];
   return (hub, message, _datagram, source) => {
     if (!isLoopback(source.address)) {
       hub.counters.adminRefused++;
       hub.log('admin_refused', 'warn', { source: `${source.address}:${source.port}`, address: message.address }, 'admin request from outside loopback refused');
       return;
     }
-    const requestId = message.args[0];
-    const requestIdError = validateIdentityArg(requestId, 'request ID', REQUEST_ID_MAX_LENGTH);
-    if (requestIdError !== undefined) {
+    const requestIdError = validateIdentityArg(message.args[0], 'request ID', REQUEST_ID_MAX_LENGTH);
+    const requestId = textAt(message.args, 0);
+    if (requestIdError !== undefined || requestId === undefined) {
       hub.counters.invalid++;
       hub.log('admin_bad_request_id', 'warn', { source: `${source.address}:${source.port}`, detail: requestIdError }, 'admin request dropped');
       return;
     }
     const send = (body: Reply) => {
-      const args = [requestId!, { type: 's', value: JSON.stringify(body) }] as const;
-      hub.send(encodeMessage({ address: ADMIN_ADDRESS.reply, args: args as never }), source.address, source.port);
+      const reply = encodeMessage({ address: ADDRESS.admin_reply, args: [{ type: 's', value: requestId }, { type: 's', value: JSON.stringify(body) }] });
+      hub.send(reply, source.address, source.port);
     };
-    const tags = typeTags(message.args);
-    if (tags !== form) {
-      send({ ok: false, error: `${message.address} expects ,${form}, got ,${tags}` });
+    const parsed = parseArguments(message.args);
+    if (!parsed.ok) {
+      send({ ok: false, error: parsed.detail });
       return;
     }
-    Promise.resolve(answer(hub, message.args)).then(send, (err: Error) => send({ ok: false, error: err.message }));
+    Promise.resolve(answer(hub, parsed.value)).then(send, (err: Error) => send({ ok: false, error: err.message }));
   };
 }

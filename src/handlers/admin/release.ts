@@ -1,8 +1,7 @@
-import { ADMIN_FORMS, adminQuery } from './query.js';
+import { adminQuery } from './query.js';
 
 /** [PROTOCOL §10] `/coordinator/release ,ss id target`: a tempID, or a port in decimal. */
-export const handleAdminRelease = adminQuery(ADMIN_FORMS.release, (hub, args) => {
-  const target = args[1]!.value as string;
+export const handleAdminRelease = adminQuery('admin_release', (hub, [, target]) => {
   const lease = hub.leases.view(target);
   if (!lease) return { ok: false, error: `no lease for ${target}` };
   hub.leases.release(lease.tempId);

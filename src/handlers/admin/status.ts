@@ -1,4 +1,4 @@
-import { ADMIN_FORMS, adminQuery } from './query.js';
+import { adminQuery } from './query.js';
 
 /** [PROTOCOL §10] `/coordinator/status ,s id` */
-export const handleAdminStatus = adminQuery(ADMIN_FORMS.status, (hub) => ({ ok: true, status: hub.status() }));
+export const handleAdminStatus = adminQuery('admin_status', (hub) => ({ ok: true, status: hub.status() }));
