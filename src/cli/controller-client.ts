@@ -5,7 +5,6 @@ import { decodeDatagram, encodeMessage, type DecodedMessage, type OscArg } from 
 import { ADDRESS } from '../osc/contract.js';
 import type { RmsAnswer, Silent } from '../routing/messages.js';
 import { createNonce } from '../nonce.js';
-import contract from '../../protocol/messages.json' with { type: 'json' };
 import { AdminUnavailableError, connectedSocket, unreachable, type CoordinatorAddress } from './coordinator-client.js';
 
 export interface ControllerEvents {
@@ -25,8 +24,6 @@ export interface ControllerEvents {
 const UNANSWERED_RENEWALS = 2;
 
 /** A controller of the coordinator (PROTOCOL §11-§14), as the CLI's send, tail and calibrate-rms use it. */
-const ATLAS_ADDRESS = { subscribe: contract.atlas.messages.subscribe.address, unsubscribe: contract.atlas.messages.unsubscribe.address };
-
 export class ControllerClient extends EventEmitter<ControllerEvents> {
   private subscribed: ((renewWithinMs: number) => void) | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
@@ -83,7 +80,7 @@ export class ControllerClient extends EventEmitter<ControllerEvents> {
 
   /** `/atlas/subscribe` or `/atlas/unsubscribe ,sss who processorId param` [PROTOCOL §15]; refusals come as `refused`. */
   meterSubscription(change: 'subscribe' | 'unsubscribe', who: string, processorId: string, param: string): void {
-    this.send(ATLAS_ADDRESS[change], { type: 's', value: who }, { type: 's', value: processorId }, { type: 's', value: param });
+    this.send(change === 'subscribe' ? ADDRESS.atlas_subscribe : ADDRESS.atlas_unsubscribe, { type: 's', value: who }, { type: 's', value: processorId }, { type: 's', value: param });
   }
 
   /** One calibration gather [PROTOCOL §14]: every part of the answer, once all have come. */

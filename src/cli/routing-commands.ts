@@ -2,7 +2,7 @@ import { END_STATES } from '../../machines/lease.js';
 import { Option, type Command } from 'commander';
 import type { RmsAnswer, Silent } from '../routing/messages.js';
 import type { DecodedMessage, OscArg } from '../osc/codec.js';
-import { textAt } from '../osc/contract.js';
+import { PLUGIN_TYPES, textAt } from '../osc/contract.js';
 import { coordinatorCommand, EXIT_USAGE, fail, isAdminFailure, write, type AdminIo, type CommonFlags } from './common.js';
 import { MESSAGE_PREFIX } from './style.js';
 import { ControllerClient } from './controller-client.js';
@@ -99,9 +99,6 @@ async function asController(io: AdminIo, flags: CommonFlags, use: (client: Contr
     await Promise.all([client?.close(), coordinator?.close()]);
   }
 }
-
-/** The type tags JUCE's OSC receiver reads; a message with any other is dropped by the plugin. */
-const PLUGIN_TYPES = 'ifsb';
 
 /** `oscsend`-style values: one per letter of `types`, each read as its type says; a usage error (exit 2) otherwise. */
 function parseValues(cmd: Command, address: string, types: string, values: readonly string[]): OscArg[] {

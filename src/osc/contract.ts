@@ -64,8 +64,8 @@ export interface ContractMessage {
   key: string;
   address: string;
   /**
-   * Its type tags, without the comma: those accepted, or for a message only sent those sent.
-   * An open or repeated tail (`ss...`, `sii(ssif)*`) is left out (`ss`, `sii`): an OSCQuery TYPE cannot say it.
+   * Its forms' type tags, without the comma: those accepted, or for a message only sent those sent.
+   * A form may end open (`ss...`) or repeating (`sii(ssif)*`), which an OSCQuery TYPE cannot say: its reader decides.
    */
   types: string[];
   /** OSCQuery ACCESS: 1 read (the coordinator sends it), 2 write (it accepts it), 3 both. */
@@ -88,7 +88,7 @@ function namespaceEntries(): ContractMessage[] {
     return {
       key: shown[0]![0],
       address,
-      types: [...new Set(shown.flatMap(([, spec]) => spec.forms.map(fixedPart)))],
+      types: [...new Set(shown.flatMap(([, spec]) => spec.forms))],
       access: entries.reduce<number>((access, [, spec]) => access | spec.access, 0) as ContractMessage['access'],
       description: entries.map(([, spec]) => spec.description).join(' / '),
       direction: directions.has('in') ? (directions.has('out') ? 'both' : 'in') : 'out',

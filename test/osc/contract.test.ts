@@ -151,10 +151,10 @@ describe('MESSAGES, the namespace', () => {
     expect(MESSAGES.find((m) => m.address === '/coordinator/lease')).toMatchObject({ key: 'admin_lease', types: ['ss'], access: 3, direction: 'both' });
   });
 
-  it('leaves an open or repeated tail out of the types, as an OSCQuery TYPE cannot say it', () => {
-    expect(MESSAGES.find((m) => m.address === ADDRESS.send)?.types).toEqual(['ss']);
-    expect(MESSAGES.find((m) => m.address === ADDRESS.gather_answers)?.types).toEqual(['sii']);
-    for (const message of MESSAGES) for (const types of message.types) expect(types).toMatch(/^[ifsb]*$/);
+  it('keeps an open or repeated tail in the types, for the namespace to say in words', () => {
+    expect(MESSAGES.find((m) => m.address === ADDRESS.send)?.types).toEqual(['ss...']);
+    expect(MESSAGES.find((m) => m.address === ADDRESS.gather_answers)?.types).toEqual(['sii(ssif)*']);
+    for (const message of MESSAGES) for (const types of message.types) expect(types).toMatch(/^[ifsb]*(\.\.\.|\([ifsb]+\)\*)?$/);
   });
 });
 

@@ -6,7 +6,8 @@ import type { Studio } from '../studio.js';
 import { DEFAULT_LISTEN_LIMITS, Listeners, type ListenLimits } from './listeners.js';
 import { flatten, liveNodes, namespaceRoot, nodeAt } from './namespace.js';
 import { ATTRIBUTES, type Attribute, type OscQueryNode } from './node.js';
-import { contractMessages, protocolNodes } from './protocol-nodes.js';
+import { MESSAGES } from '../../osc/contract.js';
+import { protocolNodes } from './protocol-nodes.js';
 
 export interface OscQueryOptions {
   studio: Studio;
@@ -35,7 +36,7 @@ const EXTENSIONS = {
 
 /** The OSCQuery server: the namespace over HTTP, HOST_INFO, `?ATTR`, and the WebSocket. [PROTOCOL §18] */
 export class OscQuery {
-  private readonly protocol: OscQueryNode = protocolNodes(contractMessages());
+  private readonly protocol: OscQueryNode = protocolNodes(MESSAGES);
   private readonly listeners: Listeners;
 
   constructor(private readonly options: OscQueryOptions) {

@@ -1,17 +1,5 @@
-import contract from '../../../protocol/messages.json' with { type: 'json' };
+import type { ContractMessage } from '../../osc/contract.js';
 import type { OscQueryNode } from './node.js';
-
-/** One message of the wire contract, as `src/osc/contract.ts` exports it. [PROTOCOL §18] */
-export interface ContractMessage {
-  key: string;
-  address: string;
-  /** Each accepted form's type tags without the comma, e.g. `['si', 'sii']`. */
-  types: string[];
-  /** OSCQuery's ACCESS: 1 the coordinator sends it, 2 it accepts it, 3 both. */
-  access: 0 | 1 | 2 | 3;
-  description: string;
-  direction: 'in' | 'out' | 'both';
-}
 
 /** OSC type tags a TYPE attribute may carry; a form's tail past them (`...`, `(ssif)*`) repeats or varies. */
 const FIXED_TAGS = /^[ifsbhdtcrmTFNI]*/;
@@ -50,53 +38,4 @@ function containerAt(root: OscQueryNode, address: string): OscQueryNode {
     node = node.CONTENTS[part] ??= { FULL_PATH: `${node.FULL_PATH === '/' ? '' : node.FULL_PATH}/${part}` };
   }
   return node;
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// THE ONE PLACE TO SWITCH TO src/osc/contract.ts: until `MESSAGES` is exported there, the contract is read here
-// from protocol/messages.json directly. At the merge, replace `contractMessages()` with `MESSAGES` and delete
-// everything below this line (and the JSON import above).
-// ---------------------------------------------------------------------------------------------------------------
-
-interface JsonMessage {
-  address: string;
-  from?: string;
-  to?: string;
-  forms: string[];
-  args: string[];
-  section?: number;
-}
-
-/** The contract's messages, read from protocol/messages.json: a stand-in for contract.ts's `MESSAGES`. */
-export function contractMessages(): ContractMessage[] {
-  const messages: ContractMessage[] = [];
-  const add = (key: string, message: JsonMessage, direction: 'in' | 'out', section: number) => {
-    const args = message.args.length > 0 ? ` Arguments: ${message.args.join(', ')}.` : '';
-    const role = direction === 'in' ? 'The coordinator accepts it' : 'The coordinator sends it';
-    messages.push({
-      key,
-      address: message.address,
-      types: message.forms,
-      access: direction === 'in' ? 2 : 1,
-      description: `${role} (PROTOCOL §${message.section ?? section}).${args}`,
-      direction,
-    });
-  };
-  for (const [key, message] of Object.entries(contract.messages) as Array<[string, JsonMessage]>) {
-    add(key, message, message.to === 'coordinator' ? 'in' : 'out', message.section ?? 0);
-  }
-  const { admin } = contract;
-  add('admin.reply', admin.reply as JsonMessage, 'out', admin.section);
-  for (const [key, message] of Object.entries(admin.requests) as Array<[string, JsonMessage]>) add(`admin.${key}`, message, 'in', admin.section);
-  for (const address of contract.pluginTraffic.addresses) {
-    const key = `pluginTraffic.${address.split('/').pop()}`;
-    add(key, { address, forms: ['s...'], args: ['tempID or trackID', 'then the plugin\'s own arguments'] }, 'in', contract.pluginTraffic.section);
-  }
-  for (const [key, message] of Object.entries(contract.routing.messages) as Array<[string, JsonMessage]>) {
-    add(`routing.${key}`, message, message.from === 'controller' ? 'in' : 'out', contract.routing.section);
-  }
-  for (const [key, message] of Object.entries(contract.atlas.messages) as Array<[string, JsonMessage]>) {
-    add(`atlas.${key}`, message, message.from === 'controller' ? 'in' : 'out', contract.atlas.section);
-  }
-  return messages;
 }

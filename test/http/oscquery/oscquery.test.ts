@@ -110,8 +110,8 @@ describe('OSCQuery over HTTP [PROTOCOL §18]', () => {
     expect(requestPort).toMatchObject({ FULL_PATH: '/aiplayer/request_port', TYPE: 'sii', ACCESS: 2 });
     expect(requestPort.DESCRIPTION).toContain(',si ,sii');
     expect(root.CONTENTS.aiplayer.CONTENTS.port_assignment).toMatchObject({ TYPE: 'sis', ACCESS: 1 });
-    // A request the coordinator answers and a notice it sends to controllers share this address.
-    expect(root.CONTENTS.coordinator.CONTENTS.lease).toMatchObject({ TYPE: 'sis', ACCESS: 3 });
+    // A request the coordinator answers and a notice it sends to controllers share this address: TYPE is what it accepts.
+    expect(root.CONTENTS.coordinator.CONTENTS.lease).toMatchObject({ TYPE: 'ss', ACCESS: 3, DESCRIPTION: expect.stringContaining('A lease changed') });
     expect(root.CONTENTS.coordinator.CONTENTS.send).toMatchObject({ TYPE: 'ss', ACCESS: 2, DESCRIPTION: expect.stringContaining('more arguments follow') });
     expect(root.CONTENTS.atlas.CONTENTS.subscribe).toMatchObject({ TYPE: 'sss', ACCESS: 2 });
 
