@@ -134,9 +134,13 @@ export class Listeners {
       // The node rides along: libossia reads a PATH_ADDED's own attributes (CONTENTS included) as the new node's.
       if (!previous.has(path) && previous.has(parentOf(path))) texts.push(JSON.stringify({ COMMAND: 'PATH_ADDED', DATA: path, ...node }));
     }
+    // Only what someone listens to is encoded: a thousand plugins' levels change ten times a second.
+    const wanted = new Set<string>();
+    for (const session of this.sessions) for (const path of session.listening) wanted.add(path);
     const frames = new Map<string, Uint8Array>();
-    for (const [path, node] of current) {
-      if (node.VALUE === undefined || sameValue(previous.get(path)?.VALUE, node.VALUE)) continue;
+    for (const path of wanted) {
+      const node = current.get(path);
+      if (node?.VALUE === undefined || sameValue(previous.get(path)?.VALUE, node.VALUE)) continue;
       const frame = valueFrame(node);
       if (frame) frames.set(path, frame);
     }
