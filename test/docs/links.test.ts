@@ -142,7 +142,7 @@ describe('the link checker', () => {
   });
 
   it('finds a missing file, a missing heading and a link out of the repository', () => {
-    const broken = { ...files, 'README.md': '[a](docs/gone.md)\n[b](docs/guide.md#last-steps)\n[c](#nowhere)\n![d](docs/images/gone.png)\n[e](../../etc/passwd)' };
+    const broken: Record<string, string> = { ...files, 'README.md': '[a](docs/gone.md)\n[b](docs/guide.md#last-steps)\n[c](#nowhere)\n![d](docs/images/gone.png)\n[e](../../etc/passwd)' };
     expect(brokenLinks('README.md', (path) => broken[path] ?? null)).toEqual([
       'README.md:1: docs/gone.md: no such file docs/gone.md',
       'README.md:2: docs/guide.md#last-steps: docs/guide.md has no heading #last-steps',
