@@ -3,26 +3,33 @@ import { COORDINATOR_SETTINGS, readmeTable } from '../settings/index.js';
 import { stateChart } from './state-chart.js';
 
 /**
- * The parts of README.md written from the code, each between `<!-- NAME:start -->` and
- * `<!-- NAME:end -->`, so the README cannot drift from it: `npm run readme` rewrites them, and a
- * test fails when one is out of date.
+ * The parts of the docs written from the code, each between `<!-- NAME:start -->` and
+ * `<!-- NAME:end -->` in the file that holds it, so the docs cannot drift from the code:
+ * `npm run readme` rewrites them, and a test fails when one is out of date.
+ * Paths are from the repository's root.
  */
-export const README_SECTIONS: Record<string, () => string> = {
-  settings: () => readmeTable(COORDINATOR_SETTINGS),
-  'lease-machine': () => ['```mermaid', stateChart(leaseMachine), '```'].join('\n'),
+export const GENERATED_SECTIONS: Record<string, Record<string, () => string>> = {
+  'docs/configuration.md': {
+    settings: () => readmeTable(COORDINATOR_SETTINGS),
+  },
+  'docs/how-it-works.md': {
+    'lease-machine': () => ['```mermaid', stateChart(leaseMachine), '```'].join('\n'),
+  },
 };
 
-/** The README with `body` between the markers of section `name`. */
-export function withSection(readme: string, name: string, body: string): string {
+/** `text` with `body` between the markers of section `name`; `file` names it in the error. */
+export function withSection(text: string, name: string, body: string, file = 'the file'): string {
   const start = `<!-- ${name}:start -->`;
   const end = `<!-- ${name}:end -->`;
-  const from = readme.indexOf(start);
-  const to = readme.indexOf(end);
-  if (from === -1 || to < from) throw new Error(`README.md has no ${start} ... ${end} markers`);
-  return `${readme.slice(0, from + start.length)}\n${body}\n${readme.slice(to)}`;
+  const from = text.indexOf(start);
+  const to = text.indexOf(end);
+  if (from === -1 || to < from) throw new Error(`${file} has no ${start} ... ${end} markers`);
+  return `${text.slice(0, from + start.length)}\n${body}\n${text.slice(to)}`;
 }
 
-/** The README with every generated section as the code has it now. */
-export function upToDate(readme: string): string {
-  return Object.entries(README_SECTIONS).reduce((text, [name, body]) => withSection(text, name, body()), readme);
+/** `text`, the contents of `file`, with every section generated into that file as the code has it now. */
+export function upToDate(file: string, text: string): string {
+  const sections = GENERATED_SECTIONS[file];
+  if (sections === undefined) throw new Error(`${file} holds no generated section`);
+  return Object.entries(sections).reduce((doc, [name, body]) => withSection(doc, name, body(), file), text);
 }

@@ -2,7 +2,7 @@ import { Option, type Command } from 'commander';
 import { flagOf } from './flags.js';
 import { ENV_PREFIX, flagWithArgument, placeSettings, type Env, type PlacedSetting, type SettingsTable } from './table.js';
 
-/** An option of `start` about the settings rather than a setting: shown with them in the README. */
+/** An option of `start` about the settings rather than a setting: shown with them in docs/configuration.md. */
 export interface ConfigOption {
   readonly flag: string;
   readonly argument?: string;
@@ -48,7 +48,7 @@ function settingOption(placed: PlacedSetting, env: Env): Option | undefined {
   const { setting } = placed;
   if (flags === undefined || !setting.textType) return undefined;
   const shownDefault = setting.type.show(setting.defaultFor(env));
-  // The description is Markdown for the README; a terminal shows its code marks as noise.
+  // The description is Markdown for docs/configuration.md; a terminal shows its code marks as noise.
   const description = setting.description.replaceAll('`', '');
   return new Option(flags, `${description} (default: ${shownDefault}, env: ${placed.env})`).argParser(flagOf(setting.textType));
 }

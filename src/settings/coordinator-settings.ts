@@ -116,8 +116,8 @@ const ms = (min: number) => wholeNumber({ min, argument: 'MS' });
 const count = (min: number) => wholeNumber({ min });
 
 /**
- * The settings of `oscport start`, in the order --help, --print-config and the README show them.
- * A row is all a new setting needs: its flag, variable, config key, checks and README line follow.
+ * The settings of `oscport start`, in the order --help, --print-config and docs/configuration.md show them.
+ * A row is all a new setting needs: its flag, variable, config key, checks and docs line follow.
  */
 export const COORDINATOR_SETTINGS: SettingsTable<CoordinatorSettings> = [
   setting({

@@ -5,7 +5,7 @@ import { flagWithArgument, placeSettings, type SettingsTable } from './table.js'
 const code = (text: string | undefined) => (text ? `\`${text}\`` : '');
 const cell = (text: string) => text.replace(/\|/g, '\\|');
 
-/** The README's table of settings: one line per setting, then the options about the config file. */
+/** The table of settings in docs/configuration.md: one line per setting, then the options about the config file. */
 export function readmeTable<Target>(table: SettingsTable<Target>, configOptions: readonly ConfigOption[] = CONFIG_OPTIONS): string {
   const rows = placeSettings(table).map((placed) => {
     const { setting } = placed;

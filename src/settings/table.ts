@@ -13,7 +13,7 @@ type Fills<Target, T> = FieldFor<Target, T> | { write(value: T): Partial<Target>
 
 type Default<T> =
   | { default: NoInfer<T> }
-  /** A default that depends on the machine (a directory under $HOME); the README cannot show the value. */
+  /** A default that depends on the machine (a directory under $HOME); the docs cannot show the value. */
   | { computeDefault(env: Env): NoInfer<T>; documentedDefault: string };
 
 /** A flag and a variable carry text; a setting whose type has no text form is for config files only. */
@@ -26,7 +26,7 @@ type Input<T> = { type: TextType<T>; short?: `-${string}`; configOnly?: false } 
  */
 export type SettingSpec<Target, T> = {
   key: string;
-  /** One line, for --help and the README. */
+  /** One line, for --help and docs/configuration.md. */
   description: string;
   fills: Fills<Target, T>;
   /** Values startCoordinator takes that no flag, variable or config file may give (port 0: the OS picks). */
@@ -43,7 +43,7 @@ export interface Setting<Target> {
   /** Present unless the setting is for config files only. */
   readonly textType: TextType<unknown> | undefined;
   readonly short: string | undefined;
-  /** Set when the default depends on the machine: what the README says instead of a value. */
+  /** Set when the default depends on the machine: what docs/configuration.md says instead of a value. */
   readonly documentedDefault: string | undefined;
   readonly apiAlsoAccepts: readonly unknown[];
   /** The field it fills, or its key when it fills several: what errors about a value given in code name. */
@@ -121,7 +121,7 @@ export function placeSettings<Target>(table: SettingsTable<Target>, sections: re
   });
 }
 
-/** The flag with its argument, as --help and the README show it: `-p, --port N`. */
+/** The flag with its argument, as --help and docs/configuration.md show it: `-p, --port N`. */
 export function flagWithArgument(placed: PlacedSetting, argument: (text: string) => string): string | undefined {
   const { flag, setting } = placed;
   if (flag === undefined) return undefined;

@@ -55,7 +55,7 @@ function notTaken(value: unknown): never {
 
 /** What a setting holds, and how it reads, checks and writes it. Methods, so a ValueType<number> is a ValueType<unknown>. */
 export interface ValueType<T> {
-  /** The argument as --help and the README show it: N, MS, LOW-HIGH. */
+  /** The argument as --help and docs/configuration.md show it: N, MS, LOW-HIGH. */
   readonly argument: string;
   /** Takes a value as a JSON or YAML config file holds it. */
   parseConfig(value: unknown): T;
@@ -63,7 +63,7 @@ export interface ValueType<T> {
   check(value: unknown): T;
   /** The value as a config file holds it, for --print-config. */
   toConfig(value: T): unknown;
-  /** The value as --help and the README show it. */
+  /** The value as --help and docs/configuration.md show it. */
   show(value: T): string;
 }
 

@@ -99,9 +99,9 @@ describe("the coordinator's settings", () => {
     expect(validateSettings({ ...DEFAULT_SETTINGS, controllers: [{ host: '127.0.0.1', port: 8998 }] }).controllers).toHaveLength(1);
   });
 
-  it('are the table in README.md (`npm run readme` rewrites it)', () => {
-    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    const expected = withSection(readme, 'settings', readmeTable(COORDINATOR_SETTINGS));
-    expect(readme, 'README.md is out of date with src/settings: run `npm run readme`').toBe(expected);
+  it('are the table in docs/configuration.md (`npm run readme` rewrites it)', () => {
+    const page = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
+    const expected = withSection(page, 'settings', readmeTable(COORDINATOR_SETTINGS), 'docs/configuration.md');
+    expect(page, 'docs/configuration.md is out of date with src/settings: run `npm run readme`').toBe(expected);
   });
 });
