@@ -1,3 +1,4 @@
+import { once, type EventEmitter } from 'node:events';
 import { dirname } from 'node:path';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import { makeDirectory } from './files.js';
@@ -15,6 +16,26 @@ function stdoutDestination(stream: NodeJS.WritableStream & { isTTY?: boolean }):
   return stream.isTTY
     ? pretty({ destination: stream, colorize: true, sync: true, ignore: 'pid,hostname,name' })
     : pino.destination({ dest: 1, sync: false });
+}
+
+/**
+ * Resolves once the logger's destinations have written what they hold (or found they cannot), or
+ * after `timeoutMs`. Wait for it before `process.exit`: on exit pino writes what is left
+ * synchronously, and sonic-boom retries a write to a closed pipe (`oscport start | head`) forever;
+ * written asynchronously first, the broken pipe is seen and the logger goes quiet instead.
+ */
+export async function flushLog(logger: Logger, timeoutMs = 250): Promise<void> {
+  const stream = (logger as unknown as Record<symbol, EventEmitter & { streams?: Array<{ stream: EventEmitter }> }>)[pino.symbols.streamSym];
+  const destinations = stream?.streams?.map((entry) => entry.stream) ?? (stream ? [stream] : []);
+  const settled = new AbortController();
+  const timer = setTimeout(() => settled.abort(), timeoutMs);
+  await Promise.all(
+    destinations.map((destination) =>
+      Promise.race([once(destination, 'drain', { signal: settled.signal }), once(destination, 'error', { signal: settled.signal })]).catch(() => undefined),
+    ),
+  );
+  clearTimeout(timer);
+  settled.abort();
 }
 
 export interface LogOutput {

@@ -4,7 +4,7 @@ import { CommanderError } from 'commander';
 import { ConfigFileError } from '../settings/config-file.js';
 import { startCoordinator, type Coordinator } from '../main.js';
 import { JournalError } from '../leases/persistence/journal.js';
-import { openLogOutput, type Logger } from '../log.js';
+import { flushLog, openLogOutput, type Logger } from '../log.js';
 import { describeHolders, findTcpPortHolders, findUdpPortHolders } from '../net/port-holder.js';
 import { HttpBindError } from '../http/server.js';
 import { SettingsError, type CoordinatorSettings } from '../settings/index.js';
@@ -42,6 +42,7 @@ async function runStart(settings: CoordinatorSettings): Promise<void> {
   await stopped;
   await coordinator.close();
   stopping.dispose();
+  await flushLog(logger);
   process.exit(0);
 }
 

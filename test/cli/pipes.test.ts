@@ -3,7 +3,8 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CLI } from '../helpers/cli.js';
+import { CLI, freshDataDir } from '../helpers/cli.js';
+import { freeUdpPort } from '../helpers/ports.js';
 import { RANGES, testCoordinator } from '../helpers/coordinator.js';
 import { Peer, f, s } from '../helpers/peer.js';
 
@@ -54,6 +55,16 @@ describe('in pipes and scripts', () => {
     child.stdout!.destroy();
     expect(await exited).toEqual([0, null]);
     expect(stderr).toEqual([]);
+  });
+
+  it('start whose log reader went away (| head -3) still stops on SIGTERM, exit 0', async () => {
+    const port = await freeUdpPort();
+    const { child, exited } = run(['start', '--port', String(port), '--pool', `${RANGES.pipes[0]}-${RANGES.pipes[1]}`, '--extra-ports', '', '--sweep-ports', '', '--data-dir', freshDataDir(), '--http-port', 'off']);
+    await once(createInterface({ input: child.stdout! }), 'line');
+    child.stdout!.destroy();
+    // What it logs from now on meets a closed pipe; the last lines, written as it exits, must not hang it.
+    child.kill('SIGTERM');
+    expect(await exited).toEqual([0, null]);
   });
 
   it('atlas-sim on a TCP port someone holds says who, and exits 1', async () => {
