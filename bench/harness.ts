@@ -72,7 +72,7 @@ async function startViewer(coordinator: Coordinator) {
   const http = coordinator.http!;
   const viewer = spawnIpcChild(VIEWER, [http.port]);
   await viewer.next('ready');
-  process.stderr.write(`viewers: an event stream from ${http.url}/view/events and a WebSocket LISTENing to /plugins, open throughout\n`);
+  process.stderr.write(`viewers: an event stream from ${http.url}/view/events and a WebSocket LISTENing to up to 256 plugins' rms, open throughout\n`);
   return {
     close: async () => {
       const report = viewer.next<Record<string, unknown>>('report');

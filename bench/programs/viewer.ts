@@ -3,7 +3,8 @@ import WebSocket from 'ws';
 
 /**
  * A studio's viewers, for the relay and handshake benchmarks (OSCPORT_BENCH_VIEWERS=1): a page's event
- * stream (`/view/events`, read as it comes) and an OSCQuery WebSocket that LISTENs to `/plugins`, held
+ * stream (`/view/events`, read as it comes) and an OSCQuery WebSocket that LISTENs to as many plugins' levels
+ * as one socket may (256, each `/plugins/<tempID>/rms`, and those of plugins added later), held
  * open for the whole run from their own process, as a browser and an OSC tool would be: what they cost
  * the coordinator is on its side of the socket, not in reading.
  *
@@ -39,11 +40,23 @@ stream.end();
 
 // The WebSocket is OSCQuery's; where it is not served yet, the viewer goes on with the page alone.
 const socket = new WebSocket(`ws://${host}/`);
-socket.on('open', () => {
+const MAX_LISTENS = 256;
+let listens = 0;
+const listen = (plugin: string) => {
+  if (listens++ < MAX_LISTENS) socket.send(JSON.stringify({ COMMAND: 'LISTEN', DATA: `${plugin}/rms` }));
+};
+socket.on('open', async () => {
   seen.websocket = 'open';
-  socket.send(JSON.stringify({ COMMAND: 'LISTEN', DATA: '/plugins' }));
+  const plugins = (await (await fetch(`http://${host}/plugins`)).json()) as { CONTENTS?: Record<string, { FULL_PATH: string }> };
+  for (const node of Object.values(plugins.CONTENTS ?? {})) listen(node.FULL_PATH);
 });
-socket.on('message', () => seen.frames++);
+socket.on('message', (data, binary) => {
+  if (binary) seen.frames++;
+  else {
+    const change = JSON.parse(String(data)) as { COMMAND?: string; DATA?: string };
+    if (change.COMMAND === 'PATH_ADDED' && change.DATA?.startsWith('/plugins/')) listen(change.DATA);
+  }
+});
 socket.on('error', (err) => (seen.websocket = `refused (${err.message})`));
 socket.on('close', () => {
   if (seen.websocket === 'open') seen.websocket = 'closed';

@@ -120,13 +120,20 @@ export class Studio {
 
   /** Every live lease's level and every subscribed meter's reading, as they are now. */
   levels(): StudioLevels {
-    const { levels, atlas } = this.sources;
-    const rms = Object.fromEntries(levels.entries());
+    const rms = Object.fromEntries(this.sources.levels.entries());
     const meters: Record<string, number> = {};
-    for (const row of atlas.meterList()) {
-      const value = atlas.lastReading(row.processor, row.param);
-      if (value !== null) meters[`${row.processor}/${row.param}`] = value;
-    }
+    for (const { processor, param, value } of this.meterReadings()) meters[`${processor}/${param}`] = value;
     return { rms, meters };
+  }
+
+  /** Each subscribed meter's last reading, its processor and parameter apart (either may hold a `/`). */
+  meterReadings(): Array<{ processor: string; param: string; value: number }> {
+    const { atlas } = this.sources;
+    const readings: Array<{ processor: string; param: string; value: number }> = [];
+    for (const { processor, param } of atlas.meterList()) {
+      const value = atlas.lastReading(processor, param);
+      if (value !== null) readings.push({ processor, param, value });
+    }
+    return readings;
   }
 }

@@ -7,6 +7,7 @@ import { DEFAULT_LISTEN_LIMITS, Listeners, type ListenLimits } from './listeners
 import { flatten, liveNodes, namespaceRoot, nodeAt } from './namespace.js';
 import { ATTRIBUTES, type Attribute, type OscQueryNode } from './node.js';
 import { MESSAGES } from '../../osc/contract.js';
+import { escapeAddressPart } from './escape.js';
 import { protocolNodes } from './protocol-nodes.js';
 
 export interface OscQueryOptions {
@@ -45,7 +46,7 @@ export class OscQuery {
       const { plugins, meters } = liveNodes(studio.snapshot());
       return flatten(meters, flatten(plugins));
     };
-    this.listeners = new Listeners(look, clock, logger, { ...DEFAULT_LISTEN_LIMITS, ...options.limits });
+    this.listeners = new Listeners(look, () => levelPaths(studio), clock, logger, { ...DEFAULT_LISTEN_LIMITS, ...options.limits });
   }
 
   /** WebSocket clients connected now. */
@@ -93,4 +94,12 @@ function reply(req: IncomingMessage, res: ServerResponse, status: number, body: 
   const text = JSON.stringify(body);
   res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
   res.end(req.method === 'HEAD' ? undefined : text);
+}
+
+/** The studio's levels by the FULL_PATH of their nodes: `/plugins/<tempID>/rms`, `/meters/<processor>/<param>`. */
+function levelPaths(studio: Studio): Map<string, number> {
+  const paths = new Map<string, number>();
+  for (const [tempId, value] of Object.entries(studio.levels().rms)) paths.set(`/plugins/${escapeAddressPart(tempId)}/rms`, value);
+  for (const { processor, param, value } of studio.meterReadings()) paths.set(`/meters/${escapeAddressPart(processor)}/${escapeAddressPart(param)}`, value);
+  return paths;
 }

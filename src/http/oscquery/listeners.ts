@@ -12,11 +12,13 @@ export interface ListenLimits {
   maxListensPerSocket: number;
   /** A socket with more than this waiting to be written is a slow reader: it is terminated. */
   maxBufferedBytes: number;
-  /** How often the namespace is compared with the last look, while any socket is open. */
+  /** How often the levels (rms, meters) are compared with what was sent, while any socket is open. */
   pollMs: number;
+  /** How often the whole namespace is: paths added and removed, ports, states, tracks. */
+  lookMs: number;
 }
 
-export const DEFAULT_LISTEN_LIMITS: ListenLimits = { maxSockets: 16, maxListensPerSocket: 256, maxBufferedBytes: 1024 * 1024, pollMs: 100 };
+export const DEFAULT_LISTEN_LIMITS: ListenLimits = { maxSockets: 16, maxListensPerSocket: 256, maxBufferedBytes: 1024 * 1024, pollMs: 100, lookMs: 1000 };
 
 /** A client's text frames are one small JSON command; anything bigger is not one of ours. */
 const MAX_PAYLOAD_BYTES = 4096;
@@ -30,6 +32,9 @@ interface Session {
 /** What the live part of the namespace holds at one look: every node there, by FULL_PATH. */
 export type Look = () => Map<string, OscQueryNode>;
 
+/** The values that move fast (each plugin's rms, each meter's reading) by FULL_PATH: cheap to read ten times a second. */
+export type Levels = () => Map<string, number>;
+
 /**
  * The OSCQuery WebSocket: LISTEN / IGNORE from clients; PATH_ADDED / PATH_REMOVED and each listened VALUE
  * change (one binary frame, one OSC message) to them. It looks at the studio on a timer only while a socket
@@ -39,11 +44,15 @@ export class Listeners {
   private readonly server = new WebSocketServer({ noServer: true, maxPayload: MAX_PAYLOAD_BYTES });
   private readonly sessions = new Set<Session>();
   private last: Map<string, OscQueryNode> | undefined;
+  /** The VALUE each path was last sent (or seen) with. */
+  private readonly sent = new Map<string, ReadonlyArray<number | string>>();
+  private ticks = 0;
   private timer: unknown;
   private closed = false;
 
   constructor(
     private readonly look: Look,
+    private readonly levels: Levels,
     private readonly clock: Clock,
     private readonly logger: Logger,
     private readonly limits: ListenLimits,
@@ -75,6 +84,7 @@ export class Listeners {
     this.sessions.add(session);
     if (this.timer === undefined) {
       this.last = this.look();
+      for (const [path, node] of this.last) if (node.VALUE !== undefined) this.sent.set(path, node.VALUE);
       this.schedule();
     }
     socket.on('message', (data, isBinary) => {
@@ -108,7 +118,13 @@ export class Listeners {
 
   private schedule(): void {
     this.timer = this.clock.setTimeout(() => {
-      this.poll();
+      // The whole namespace every lookMs; only the levels in between: a look of 1000 plugins costs milliseconds.
+      if (++this.ticks * this.limits.pollMs >= this.limits.lookMs) {
+        this.ticks = 0;
+        this.poll();
+      } else {
+        this.pollLevels();
+      }
       if (this.sessions.size > 0 && !this.closed) this.schedule();
       else this.timer = undefined;
     }, this.limits.pollMs);
@@ -118,6 +134,30 @@ export class Listeners {
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
     this.last = undefined;
+    this.sent.clear();
+    this.ticks = 0;
+  }
+
+  /** Each listened level that moved since it was last sent, as one frame to each socket listening to it. */
+  private pollLevels(): void {
+    const wanted = this.wanted();
+    if (wanted.size === 0) return;
+    const levels = this.levels();
+    const frames = new Map<string, Uint8Array>();
+    for (const path of wanted) {
+      const value = levels.get(path);
+      if (value === undefined || sameValue(this.sent.get(path), [value])) continue;
+      this.sent.set(path, [value]);
+      frames.set(path, encodeMessage({ address: path, args: [{ type: 'f', value }] }));
+    }
+    if (frames.size === 0) return;
+    for (const session of this.sessions) this.deliver(session, [], frames);
+  }
+
+  private wanted(): Set<string> {
+    const wanted = new Set<string>();
+    for (const session of this.sessions) for (const path of session.listening) wanted.add(path);
+    return wanted;
   }
 
   /** Compares the namespace with the last look and tells each socket what it asked to hear. */
@@ -125,6 +165,7 @@ export class Listeners {
     const previous = this.last ?? new Map<string, OscQueryNode>();
     const current = this.look();
     this.last = current;
+    for (const path of this.sent.keys()) if (!current.has(path)) this.sent.delete(path);
     const texts: string[] = [];
     // Only the top of each added or removed subtree is named: a new plugin is one PATH_ADDED, not five.
     for (const [path] of previous) {
@@ -135,12 +176,11 @@ export class Listeners {
       if (!previous.has(path) && previous.has(parentOf(path))) texts.push(JSON.stringify({ COMMAND: 'PATH_ADDED', DATA: path, ...node }));
     }
     // Only what someone listens to is encoded: a thousand plugins' levels change ten times a second.
-    const wanted = new Set<string>();
-    for (const session of this.sessions) for (const path of session.listening) wanted.add(path);
     const frames = new Map<string, Uint8Array>();
-    for (const path of wanted) {
+    for (const path of this.wanted()) {
       const node = current.get(path);
-      if (node?.VALUE === undefined || sameValue(previous.get(path)?.VALUE, node.VALUE)) continue;
+      if (node?.VALUE === undefined || sameValue(this.sent.get(path), node.VALUE)) continue;
+      this.sent.set(path, node.VALUE);
       const frame = valueFrame(node);
       if (frame) frames.set(path, frame);
     }

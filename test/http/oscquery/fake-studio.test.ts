@@ -30,7 +30,13 @@ interface Scene {
 }
 
 async function serve(scene: Scene, limits: Partial<ListenLimits> = {}): Promise<{ port: number; oscQuery: OscQuery }> {
-  const studio = { name: 'fake studio', snapshot: () => ({ name: 'fake studio', leases: scene.leases, processors: scene.processors }) } as unknown as Studio;
+  const studio = {
+    name: 'fake studio',
+    snapshot: () => ({ name: 'fake studio', leases: scene.leases, processors: scene.processors }),
+    levels: () => ({ rms: Object.fromEntries(scene.leases.flatMap(({ tempId, rms }) => (rms === null ? [] : [[tempId, rms]]))), meters: {} }),
+    meterReadings: () =>
+      scene.processors.flatMap(({ id, meters }) => meters.flatMap(({ param, value }) => (value === null ? [] : [{ processor: id, param, value }]))),
+  } as unknown as Studio;
   const oscQuery = new OscQuery({ studio, oscHost: '127.0.0.1', oscPort: 9, logger: pino({ level: 'silent' }), clock: realClock, limits });
   const server = createServer((req, res) => oscQuery.handle(req, res, new URL(req.url ?? '/', 'http://127.0.0.1')));
   server.on('upgrade', (req, socket, head) => oscQuery.upgrade(req, socket, head));
@@ -79,6 +85,23 @@ describe('OSCQuery meters and slow readers [PROTOCOL §18]', () => {
       { COMMAND: 'PATH_REMOVED', DATA: '/meters/azm%201/out' },
       { COMMAND: 'PATH_REMOVED', DATA: '/meters/azm%202' },
     ]);
+  });
+
+  it('streams levels every poll, but looks at the whole namespace (new paths, ports, states) only every lookMs', async () => {
+    const scene: Scene = { leases: [lease('AIplayer_1', 0.5)], processors: [] };
+    const { port } = await serve(scene, { pollMs: 10, lookMs: 60_000 });
+    const client = new WebSocket(`ws://127.0.0.1:${port}`);
+    sockets.push(client);
+    const frames: unknown[] = [];
+    const texts: unknown[] = [];
+    client.on('message', (data: Buffer, isBinary) => (isBinary ? frames.push(decode(data)) : texts.push(JSON.parse(data.toString()))));
+    await once(client, 'open');
+    client.send(JSON.stringify({ COMMAND: 'LISTEN', DATA: '/plugins/AIplayer_1/rms' }));
+    client.send(JSON.stringify({ COMMAND: 'LISTEN', DATA: '/plugins/AIplayer_1/port' }));
+    scene.leases = [{ ...lease('AIplayer_1', 0.25), port: 27102 }, lease('AIplayer_2', 0)];
+    await expect.poll(() => frames).toEqual([{ oscType: 'message', address: '/plugins/AIplayer_1/rms', args: [{ value: 0.25 }] }]);
+    // The port and the new plugin wait for the next whole look, a minute away here.
+    expect(texts).toEqual([]);
   });
 
   it('drops a client that stops reading once over 1 MiB waits for it, and keeps the others', async () => {
