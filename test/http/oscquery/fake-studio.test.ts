@@ -46,6 +46,17 @@ async function serve(scene: Scene, limits: Partial<ListenLimits> = {}): Promise<
   return { port: (server.address() as { port: number }).port, oscQuery };
 }
 
+/** An open WebSocket client keeping every binary frame (decoded) and every text command it gets. */
+async function listener(port: number) {
+  const client = new WebSocket(`ws://127.0.0.1:${port}`);
+  sockets.push(client);
+  const frames: unknown[] = [];
+  const texts: unknown[] = [];
+  client.on('message', (data: Buffer, isBinary) => (isBinary ? frames.push(decode(data)) : texts.push(JSON.parse(data.toString()))));
+  await once(client, 'open');
+  return { client, frames, texts };
+}
+
 function lease(tempId: string, rms: number | null): StudioLease {
   return { tempId, trackId: 'Kick', port: 27101, state: 'bound', ageMs: 0, lastSeenMs: 0, rttMs: 1, rms };
 }
@@ -70,12 +81,7 @@ describe('OSCQuery meters and slow readers [PROTOCOL §18]', () => {
       out: { FULL_PATH: '/meters/azm%201/out', TYPE: 'f', ACCESS: 1, RANGE: [{ MIN: -80, MAX: 0 }], UNIT: ['dB'], DESCRIPTION: expect.any(String) },
     });
 
-    const client = new WebSocket(`ws://127.0.0.1:${port}`);
-    sockets.push(client);
-    const frames: unknown[] = [];
-    const texts: unknown[] = [];
-    client.on('message', (data: Buffer, isBinary) => (isBinary ? frames.push(decode(data)) : texts.push(JSON.parse(data.toString()))));
-    await once(client, 'open');
+    const { client, frames, texts } = await listener(port);
     client.send(JSON.stringify({ COMMAND: 'LISTEN', DATA: '/meters/azm%201/out' }));
     scene.processors = [processor('azm 1', [['in/level', -12.5], ['out', -6]]), processor('azm 2', [['x', -3]])];
     await expect.poll(() => frames).toEqual([{ oscType: 'message', address: '/meters/azm%201/out', args: [{ value: -6 }] }]);
@@ -90,12 +96,7 @@ describe('OSCQuery meters and slow readers [PROTOCOL §18]', () => {
   it('streams levels every poll, but looks at the whole namespace (new paths, ports, states) only every lookMs', async () => {
     const scene: Scene = { leases: [lease('AIplayer_1', 0.5)], processors: [] };
     const { port } = await serve(scene, { pollMs: 10, lookMs: 60_000 });
-    const client = new WebSocket(`ws://127.0.0.1:${port}`);
-    sockets.push(client);
-    const frames: unknown[] = [];
-    const texts: unknown[] = [];
-    client.on('message', (data: Buffer, isBinary) => (isBinary ? frames.push(decode(data)) : texts.push(JSON.parse(data.toString()))));
-    await once(client, 'open');
+    const { client, frames, texts } = await listener(port);
     client.send(JSON.stringify({ COMMAND: 'LISTEN', DATA: '/plugins/AIplayer_1/rms' }));
     client.send(JSON.stringify({ COMMAND: 'LISTEN', DATA: '/plugins/AIplayer_1/port' }));
     scene.leases = [{ ...lease('AIplayer_1', 0.25), port: 27102 }, lease('AIplayer_2', 0)];
