@@ -120,10 +120,15 @@ export class Studio {
 
   /** Every live lease's level and every subscribed meter's reading, as they are now. */
   levels(): StudioLevels {
-    const rms = Object.fromEntries(this.sources.levels.entries());
+    const rms = Object.fromEntries(this.pluginLevels());
     const meters: Record<string, number> = {};
     for (const { processor, param, value } of this.meterReadings()) meters[`${processor}/${param}`] = value;
     return { rms, meters };
+  }
+
+  /** Each live lease's last level, by tempID. */
+  pluginLevels(): IterableIterator<[string, number]> {
+    return this.sources.levels.entries();
   }
 
   /** Each subscribed meter's last reading, its processor and parameter apart (either may hold a `/`). */

@@ -10,7 +10,7 @@ const SCAN_CONCURRENCY = 64;
 const MAX_COMMAND_LENGTH = 200;
 const LSOF_TIMEOUT_MS = 2000;
 
-export type Transport = 'udp' | 'tcp';
+type Transport = 'udp' | 'tcp';
 
 /**
  * Processes holding local UDP `port`. Linux answers from /proc (no extra tools
@@ -27,7 +27,7 @@ export function findTcpPortHolders(port: number, options: { procRoot?: string } 
 }
 
 /** Processes holding local `port` of `transport`, found as `findUdpPortHolders` finds them. */
-export async function findPortHolders(transport: Transport, port: number, options: { procRoot?: string } = {}): Promise<PortHolder[]> {
+async function findPortHolders(transport: Transport, port: number, options: { procRoot?: string } = {}): Promise<PortHolder[]> {
   try {
     // An explicit procRoot means a /proc-style tree is at hand, whatever the platform.
     const holders =

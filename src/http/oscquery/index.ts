@@ -99,7 +99,7 @@ function reply(req: IncomingMessage, res: ServerResponse, status: number, body: 
 /** The studio's levels by the FULL_PATH of their nodes: `/plugins/<tempID>/rms`, `/meters/<processor>/<param>`. */
 function levelPaths(studio: Studio): Map<string, number> {
   const paths = new Map<string, number>();
-  for (const [tempId, value] of Object.entries(studio.levels().rms)) paths.set(`/plugins/${escapeAddressPart(tempId)}/rms`, value);
+  for (const [tempId, value] of studio.pluginLevels()) paths.set(`/plugins/${escapeAddressPart(tempId)}/rms`, value);
   for (const { processor, param, value } of studio.meterReadings()) paths.set(`/meters/${escapeAddressPart(processor)}/${escapeAddressPart(param)}`, value);
   return paths;
 }

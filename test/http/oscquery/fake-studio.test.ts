@@ -33,7 +33,7 @@ async function serve(scene: Scene, limits: Partial<ListenLimits> = {}): Promise<
   const studio = {
     name: 'fake studio',
     snapshot: () => ({ name: 'fake studio', leases: scene.leases, processors: scene.processors }),
-    levels: () => ({ rms: Object.fromEntries(scene.leases.flatMap(({ tempId, rms }) => (rms === null ? [] : [[tempId, rms]]))), meters: {} }),
+    pluginLevels: () => scene.leases.flatMap(({ tempId, rms }) => (rms === null ? [] : [[tempId, rms] as [string, number]])).values(),
     meterReadings: () =>
       scene.processors.flatMap(({ id, meters }) => meters.flatMap(({ param, value }) => (value === null ? [] : [{ processor: id, param, value }]))),
   } as unknown as Studio;
