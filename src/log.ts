@@ -12,10 +12,13 @@ export function createLogger(level: LogLevel, stream: NodeJS.WritableStream & { 
   return pino({ name: 'oscport', level }, stdoutDestination(stream));
 }
 
-function stdoutDestination(stream: NodeJS.WritableStream & { isTTY?: boolean }): DestinationStream {
-  return stream.isTTY
-    ? pretty({ destination: stream, colorize: true, sync: true, ignore: 'pid,hostname,name' })
-    : pino.destination({ dest: 1, sync: false });
+/** `onBrokenPipe` is told once a line meets stdout with nobody reading it (`oscport start | head`). */
+function stdoutDestination(stream: NodeJS.WritableStream & { isTTY?: boolean }, onBrokenPipe: () => void = () => {}): DestinationStream {
+  if (stream.isTTY) return pretty({ destination: stream, colorize: true, sync: true, ignore: 'pid,hostname,name' });
+  const destination = pino.destination({ dest: 1, sync: false });
+  // pino's own listener makes the destination quiet after EPIPE; this one only hears of it.
+  destination.on('error', (err: NodeJS.ErrnoException) => err.code === 'EPIPE' && onBrokenPipe());
+  return destination;
 }
 
 /**
@@ -42,6 +45,8 @@ export interface LogOutput {
   logger: Logger;
   /** Opens the log file again (after logrotate moved it away): what SIGHUP does. */
   reopen(): void;
+  /** Resolves when a log line met stdout with nobody left reading it. */
+  readerGone: Promise<void>;
 }
 
 /**
@@ -50,7 +55,9 @@ export interface LogOutput {
  * Resolves once the file is open; rejects, naming it, when it cannot be.
  */
 export async function openLogOutput(level: LogLevel, file: string, stream: NodeJS.WritableStream & { isTTY?: boolean } = process.stdout): Promise<LogOutput> {
-  if (file === '') return { logger: createLogger(level, stream), reopen: () => {} };
+  let brokenPipe: () => void = () => {};
+  const readerGone = new Promise<void>((resolve) => (brokenPipe = resolve));
+  if (file === '') return { logger: pino({ name: 'oscport', level }, stdoutDestination(stream, brokenPipe)), reopen: () => {}, readerGone };
   // sonic-boom's own mkdir fails without a word: make the directory here, where a failure can be told.
   try {
     makeDirectory(dirname(file));
@@ -63,10 +70,10 @@ export async function openLogOutput(level: LogLevel, file: string, stream: NodeJ
     destination.once('error', (err: NodeJS.ErrnoException) => reject(new LogFileError(file, err)));
   });
   const streams = pino.multistream([
-    { level, stream: stdoutDestination(stream) },
+    { level, stream: stdoutDestination(stream, brokenPipe) },
     { level, stream: destination },
   ]);
-  return { logger: pino({ name: 'oscport', level }, streams), reopen: () => destination.reopen() };
+  return { logger: pino({ name: 'oscport', level }, streams), reopen: () => destination.reopen(), readerGone };
 }
 
 export class LogFileError extends Error {

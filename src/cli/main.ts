@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
+import { fstatSync, readFileSync } from 'node:fs';
 import { CommanderError } from 'commander';
 import { ConfigFileError } from '../settings/config-file.js';
 import { startCoordinator, type Coordinator } from '../main.js';
@@ -19,9 +19,11 @@ import { describeSystemError, inUserTerms } from '../system-errors.js';
 const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 async function runStart(settings: CoordinatorSettings): Promise<void> {
-  const { logger, reopen } = await openLogOutput(settings.logLevel, settings.logFile);
+  const { logger, reopen, readerGone } = await openLogOutput(settings.logLevel, settings.logFile);
   // Before the coordinator starts: a supervisor may signal as soon as it sees it listening.
-  const stopping = untilStopped();
+  // Its log piped to a reader that goes (`oscport start | head`) stops it, as it would any Unix tool; a socket
+  // (journald, whose restart must not end the service) or a file does not.
+  const stopping = untilStopped(stdoutIsPipe() ? { readerGone } : {});
   const stopped = stopping.stopped.then((reason) =>
     reason === 'npm gone' ? logger.info('stopping: npm, which ran the coordinator, is gone') : logger.info({ reason }, 'stopping'),
   );
@@ -69,6 +71,14 @@ async function explainStartFailure(err: unknown, settings: CoordinatorSettings, 
   logger.debug({ err }, 'could not start');
   process.stderr.write(`${MESSAGE_PREFIX} ${message}\n`);
   process.exitCode = err instanceof SettingsError ? EXIT_USAGE : EXIT_FAILURE;
+}
+
+function stdoutIsPipe(): boolean {
+  try {
+    return fstatSync(1).isFIFO();
+  } catch {
+    return false;
+  }
 }
 
 export async function main(argv: readonly string[]): Promise<void> {

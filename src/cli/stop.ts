@@ -46,6 +46,8 @@ export interface UntilStoppedOptions {
   /** Stops it too (tests, and callers that stop it themselves). */
   interrupt?: AbortSignal;
   env?: NodeJS.ProcessEnv;
+  /** Resolves when stdout's reader has gone, where the command writes it other than through `process.stdout` (its log). */
+  readerGone?: Promise<unknown>;
 }
 
 /**
@@ -54,7 +56,7 @@ export interface UntilStoppedOptions {
  * npm or npx, npm gone (stopping npx by its PID leaves no orphan holding ports). A second signal
  * exits at once.
  */
-export function untilStopped({ signals = process, interrupt, env = process.env }: UntilStoppedOptions = {}): UntilStopped {
+export function untilStopped({ signals = process, interrupt, env = process.env, readerGone }: UntilStoppedOptions = {}): UntilStopped {
   const controller = new AbortController();
   let settle: (reason: StopReason) => void = () => {};
   const stopped = new Promise<StopReason>((resolve) => (settle = resolve));
@@ -73,6 +75,7 @@ export function untilStopped({ signals = process, interrupt, env = process.env }
   interrupt?.addEventListener('abort', onInterrupt, { once: true });
   const npm = npmParentGone(env);
   void npm.gone.then(() => stop('npm gone'));
+  void readerGone?.then(() => stop('stdout closed'));
   running.add(stop);
   if (stdoutClosed) stop('stdout closed');
   if (interrupt?.aborted) stop('interrupted');

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CLI, freshDataDir } from '../helpers/cli.js';
+import { CLI, freshDataDir, oscport } from '../helpers/cli.js';
 import { freeUdpPort } from '../helpers/ports.js';
 import { RANGES, testCoordinator } from '../helpers/coordinator.js';
 import { Peer, f, s } from '../helpers/peer.js';
@@ -65,6 +65,21 @@ describe('in pipes and scripts', () => {
     // What it logs from now on meets a closed pipe; the last lines, written as it exits, must not hang it.
     child.kill('SIGTERM');
     expect(await exited).toEqual([0, null]);
+  });
+
+  it('start whose log is piped to a reader that goes (| head) stops at its next line, exit 0, as a Unix tool does', async () => {
+    const port = await freeUdpPort();
+    const settings = `--port ${port} --pool ${RANGES.pipes[0]}-${RANGES.pipes[1]} --extra-ports '' --sweep-ports '' --data-dir ${freshDataDir()} --http-port off`;
+    // A shell pipe is a FIFO (a child's stdio from node is a socket pair): the start's own exit status is printed.
+    const shell = spawn('bash', ['-c', `${process.execPath} ${CLI} start ${settings} | head -1 > /dev/null; echo "\${PIPESTATUS[0]}"`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    cleanup.push(() => shell.kill('SIGKILL'));
+    let status: string | undefined;
+    createInterface({ input: shell.stdout! }).once('line', (line) => (status = line));
+    // Its start lines may all reach head before it exits; plugins that come and go make more, which find nobody reading.
+    await expect
+      .poll(async () => (status ?? (await oscport(['simulate', '-n', '2', '--juce-bug-rate', '0', '-c', `127.0.0.1:${port}`]), status)), { timeout: 15_000 })
+      .toBe('0');
+    expect((await oscport(['status', '-c', `127.0.0.1:${port}`])).code).toBe(1);
   });
 
   it('atlas-sim on a TCP port someone holds says who, and exits 1', async () => {
